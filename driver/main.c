@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * hmmnic module: the "hmmnic" rdma link type, the device list and the
+ * netdev notifier that keeps each device in step with its netdev.
+ *
+ * Device lifetime: "rdma link add" calls hmmnic_newlink(), which allocates
+ * and registers an ib_device. It is unregistered by "rdma link delete"
+ * (through the core), by the removal of its netdev (queued from the
+ * notifier), or by module unload; whichever comes first, the core then
+ * calls hmmnic_dealloc_driver(), which takes the device off the list.
+ */
+#include <linux/module.h>
+#include <linux/if_arp.h>
+#include <rdma/rdma_netlink.h>
+
+#include "hmmnic.h"
+
+static LIST_HEAD(hmmnic_dev_list);
+static DEFINE_SPINLOCK(hmmnic_dev_lock);
+/* Serialises link creation, so one netdev never gets two devices. */
+static DEFINE_MUTEX(hmmnic_link_mutex);
+
+/*
+ * Find the registered hmmnic device on @ndev and take a registration
+ * reference on it; the caller drops it with ib_device_put().
+ */
+struct hmmnic_dev *hmmnic_get_by_netdev(struct net_device *ndev)
+{
+	struct hmmnic_dev *hdev, *found = NULL;
+
+	spin_lock(&hmmnic_dev_lock);
+	list_for_each_entry(hdev, &hmmnic_dev_list, list) {
+		if (hdev->ndev == ndev && ib_device_try_get(&hdev->ibdev)) {
+			found = hdev;
+			break;
+		}
+	}
+	spin_unlock(&hmmnic_dev_lock);
+	return found;
+}
+
+static void hmmnic_list_del(struct hmmnic_dev *hdev)
+{
+	spin_lock(&hmmnic_dev_lock);
+	list_del_init(&hdev->list);
+	spin_unlock(&hmmnic_dev_lock);
+}
+
+/* Called by the core once the device is unregistered, before it is freed. */
+void hmmnic_dealloc_driver(struct ib_device *ibdev)
+{
+	hmmnic_list_del(to_hdev(ibdev));
+}
+
+static bool hmmnic_netdev_has_device(struct net_device *ndev)
+{
+	struct hmmnic_dev *hdev = hmmnic_get_by_netdev(ndev);
+
+	if (!hdev)
+		return false;
+	ib_device_put(&hdev->ibdev);
+	return true;
+}
+
+static int hmmnic_newlink(const char *name, struct net_device *ndev)
+{
+	struct hmmnic_dev *hdev;
+	int err;
+
+	if (ndev->type != ARPHRD_ETHER) {
+		pr_info("%s: %s is not an Ethernet device, RoCE needs one\n",
+			HMMNIC_DRV_NAME, netdev_name(ndev));
+		return -EINVAL;
+	}
+
+	mutex_lock(&hmmnic_link_mutex);
+	if (hmmnic_netdev_has_device(ndev)) {
+		err = -EEXIST;
+		goto out_unlock;
+	}
+
+	hdev = ib_alloc_device(hmmnic_dev, ibdev);
+	if (!hdev) {
+		err = -ENOMEM;
+		goto out_unlock;
+	}
+	hdev->ndev = ndev;
+	atomic_set(&hdev->num_pd, 0);
+
+	spin_lock(&hmmnic_dev_lock);
+	list_add_tail(&hdev->list, &hmmnic_dev_list);
+	spin_unlock(&hmmnic_dev_lock);
+
+	err = hmmnic_register(hdev, name);
+	/* A failed registration leaves the device to us; dealloc_driver unlists it. */
+	if (err)
+		ib_dealloc_device(&hdev->ibdev);
+out_unlock:
+	mutex_unlock(&hmmnic_link_mutex);
+	return err;
+}
+
+static struct rdma_link_ops hmmnic_link_ops = {
+	.type = HMMNIC_DRV_NAME,
+	.newlink = hmmnic_newlink,
+};
+
+/*
+ * Tell the core when the port goes up or down. Runs under RTNL, from the
+ * netdev notifier and at registration, so transitions are serialised.
+ */
+void hmmnic_port_event(struct hmmnic_dev *hdev)
+{
+	bool active = hmmnic_port_usable(hdev->ndev);
+	struct ib_event ev = {
+		.device = &hdev->ibdev,
+		.element.port_num = HMMNIC_PORT,
+	};
+
+	if (active == hdev->port_active)
+		return;
+	hdev->port_active = active;
+	ev.event = active ? IB_EVENT_PORT_ACTIVE : IB_EVENT_PORT_ERR;
+	ib_dispatch_event(&ev);
+}
+
+static int hmmnic_netdev_event(struct notifier_block *nb, unsigned long event,
+			       void *arg)
+{
+	struct net_device *ndev = netdev_notifier_info_to_dev(arg);
+	struct hmmnic_dev *hdev;
+
+	hdev = hmmnic_get_by_netdev(ndev);
+	if (!hdev)
+		return NOTIFY_DONE;
+
+	switch (event) {
+	case NETDEV_UNREGISTER:
+		ib_unregister_device_queued(&hdev->ibdev);
+		break;
+	case NETDEV_UP:
+	case NETDEV_DOWN:
+	case NETDEV_CHANGE:
+	case NETDEV_CHANGEMTU:
+		hmmnic_port_event(hdev);
+		break;
+	default:
+		break;
+	}
+	ib_device_put(&hdev->ibdev);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block hmmnic_netdev_nb = {
+	.notifier_call = hmmnic_netdev_event,
+};
+
+static int __init hmmnic_init(void)
+{
+	int err;
+
+	err = register_netdevice_notifier(&hmmnic_netdev_nb);
+	if (err)
+		return err;
+	rdma_link_register(&hmmnic_link_ops);
+	return 0;
+}
+
+static void __exit hmmnic_exit(void)
+{
+	struct hmmnic_dev *hdev;
+
+	/* No new links after this: newlink runs under the link ops lock. */
+	rdma_link_unregister(&hmmnic_link_ops);
+	unregister_netdevice_notifier(&hmmnic_netdev_nb);
+
+	/*
+	 * Unregister what is left. A device whose unregistration is already
+	 * queued is serialised by the core; either way dealloc_driver takes
+	 * it off the list before ib_unregister_device() returns.
+	 */
+	for (;;) {
+		spin_lock(&hmmnic_dev_lock);
+		hdev = list_first_entry_or_null(&hmmnic_dev_list,
+						struct hmmnic_dev, list);
+		if (hdev)
+			get_device(&hdev->ibdev.dev);
+		spin_unlock(&hmmnic_dev_lock);
+		if (!hdev)
+			break;
+		ib_unregister_device(&hdev->ibdev);
+		put_device(&hdev->ibdev.dev);
+	}
+}
+
+module_init(hmmnic_init);
+module_exit(hmmnic_exit);
+
+MODULE_AUTHOR("The hmmnic developers");
+MODULE_DESCRIPTION("Soft RoCEv2 RDMA NIC with HMM-based on-demand paging");
+MODULE_LICENSE("Dual BSD/GPL");
+MODULE_ALIAS_RDMA_LINK(HMMNIC_DRV_NAME);

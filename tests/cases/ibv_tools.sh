@@ -1,0 +1,29 @@
+#!/bin/bash
+# The stock rdma-core tools see hmmnic0 through the installed provider.
+. "$(dirname "$0")/../lib/common.sh"
+
+ls /usr/lib/*/libibverbs/libhmmnic-rdmav34.so >/dev/null || fail "provider not installed"
+grep -qx 'driver hmmnic' /etc/libibverbs.d/hmmnic.driver || fail "hmmnic.driver missing"
+env | grep -q '^IBV_\|^RDMAV_' && fail "verbs environment variables set"
+
+ibv_devices | grep -q hmmnic0 || fail "ibv_devices: $(ibv_devices)"
+info=$(ibv_devinfo -v -d hmmnic0)
+echo "$info"
+check() { echo "$info" | grep -Eq "$1" || fail "ibv_devinfo lacks /$1/"; }
+check '^hca_id:[[:space:]]+hmmnic0'
+check 'transport:[[:space:]]+InfiniBand \(0\)'
+check 'vendor_id:[[:space:]]+0xffffff'
+check 'vendor_part_id:[[:space:]]+18509'
+check 'phys_port_cnt:[[:space:]]+1'
+check 'state:[[:space:]]+PORT_ACTIVE \(4\)'
+check 'link_layer:[[:space:]]+Ethernet'
+check 'max_mtu:[[:space:]]+4096 \(5\)'
+check 'active_mtu:[[:space:]]+1024 \(3\)'
+check 'GID\[ *0\]:.*fe80:.*, RoCE v2'
+check 'GID\[ *[0-9]+\]:.*::ffff:192\.0\.2\.1, RoCE v2'
+mac=$(cat /sys/class/net/eth0/address)
+guid=$(cat /sys/class/infiniband/hmmnic0/node_guid)
+echo "$info" | grep -q "node_guid:[[:space:]]*$guid" || fail "node_guid"
+[ "${guid:5:5}" = "ff:fe" ] || fail "node_guid $guid is not EUI-64 of $mac"
+rdma dev show hmmnic0 | grep -q "node_guid $guid" || fail "rdma dev show"
+log "ibv_devices, ibv_devinfo and rdma agree on hmmnic0"

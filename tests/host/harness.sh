@@ -1,0 +1,35 @@
+#!/bin/bash
+# The test VM harness catches what it must: a failing test, a kernel
+# WARNING in a test that passes, a hung guest; it passes exit codes
+# through; a second guest reaches the first over the socket network; and
+# stock modules load in the guest with plain modprobe.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+run() { "$top/tests/vm/run" --no-build -q "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+out=$(run -- "$top/tests/suite" --dir "$top/tests/selftest" 'passing' 'broken') && rc=0 || rc=$?
+echo "$out"
+[ "$rc" = 1 ] || fail "suite with a broken test exited $rc, want 1"
+echo "$out" | grep -q '^FAIL  broken' || fail "broken test not reported"
+echo "$out" | grep -qx '1 passed, 1 failed, 0 skipped' || fail "wrong summary"
+
+out=$(run -- "$top/tests/suite" --dir "$top/tests/selftest" 'warns' 2>&1) && rc=0 || rc=$?
+echo "$out"
+echo "$out" | grep -q '^FAIL  warns.*kernel log report' || fail "WARNING not pinned on the test"
+[ "$rc" = 125 ] || fail "a guest with a WARNING exited $rc, want 125"
+
+run -- sh -c 'exit 3' && rc=0 || rc=$?
+[ "$rc" = 3 ] || fail "exit status 3 came back as $rc"
+
+start=$(date +%s)
+run --timeout 30 -- sleep 600 && rc=0 || rc=$?
+[ "$rc" = 124 ] || fail "hung guest exited $rc, want 124"
+[ $(($(date +%s) - start)) -lt 90 ] || fail "timeout took too long"
+
+run -- sh -ec 'modprobe rdma_rxe; modprobe test_hmm; lsmod | grep -q "^rdma_rxe "; lsmod | grep -q "^test_hmm "; rdma link add rxe0 type rxe netdev eth0; ibv_devices | grep -q rxe0' ||
+	fail "stock modules or rxe do not work in the guest"
+
+run --peer 'ping -c 3 -W 5 192.0.2.1' -- ping -c 3 -W 5 192.0.2.2 ||
+	fail "the two guests cannot reach each other"
+echo "harness OK"

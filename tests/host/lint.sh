@@ -1,0 +1,19 @@
+#!/bin/bash
+# The kernel code is clean: checkpatch --strict, sparse (C=2) and W=1 give
+# no warnings for driver/ and include/uapi/.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+out=$(make -s checkpatch 2>&1) || true
+echo "$out"
+echo "$out" | grep -qE 'ERROR|WARNING|CHECK' && fail "checkpatch --strict complains"
+
+out=$(make -s sparse 2>&1) || fail "sparse build failed: $out"
+echo "$out"
+echo "$out" | grep -E 'warning|error' | grep -E 'driver/|include/uapi' &&
+	fail "sparse or W=1 warnings"
+# Leave a normal build behind.
+make -s module >/dev/null
+echo "checkpatch, sparse and W=1 clean"

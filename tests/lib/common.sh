@@ -1,0 +1,46 @@
+# Shell helpers for the hmmnic guest tests; source it from a test script.
+# shellcheck shell=bash
+set -euo pipefail
+
+HMMNIC_TOP=${HMMNIC_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+HELPERS=$HMMNIC_TOP/tests/helpers
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+log() { echo "$*"; }
+
+# wait_for SECONDS CMD...: retry CMD every 0.1 s until it succeeds.
+wait_for() {
+	local limit=$(($1 * 10)) i=0
+	shift
+	until "$@"; do
+		i=$((i + 1))
+		[ "$i" -lt "$limit" ] || return 1
+		sleep 0.1
+	done
+}
+
+ibdev_exists() { [ -e "/sys/class/infiniband/$1" ]; }
+ibdev_gone() { [ ! -e "/sys/class/infiniband/$1" ]; }
+
+# devinfo DEV FIELD: one field of "ibv_devinfo -v -d DEV", e.g. state.
+devinfo() {
+	ibv_devinfo -v -d "$1" | awk -v f="$2" '$1 == f":" { $1 = ""; sub(/^ /, ""); print; exit }'
+}
+
+# port_state DEV: the port state name from sysfs, e.g. ACTIVE or DOWN.
+port_state() { awk '{print $2}' "/sys/class/infiniband/$1/ports/1/state"; }
+
+# Links created by a test are deleted when it exits, pass or fail.
+_links=()
+link_add() {
+	rdma link add "$1" type hmmnic netdev "$2"
+	_links+=("$1")
+}
+_cleanup_links() {
+	local l
+	for l in "${_links[@]}"; do
+		ibdev_exists "$l" && rdma link delete "$l" 2>/dev/null || true
+	done
+}
+trap _cleanup_links EXIT

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Small helpers for the hmmnic C tests. A test is a program that exits 0
+ * when it passes, 77 when it cannot run here (skip), and anything else when
+ * it fails, after printing why.
+ */
+#ifndef HMMTEST_H
+#define HMMTEST_H
+
+#include <infiniband/verbs.h>
+
+#define HT_SKIP 77
+
+void ht_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 3, 4)));
+void ht_skip(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+void ht_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			ht_fail(__FILE__, __LINE__, __VA_ARGS__);              \
+	} while (0)
+
+/* Device under test: $HMMNIC_DEV, default hmmnic0. */
+const char *ht_dev_name(void);
+/* Its netdev: $HMMNIC_NETDEV, default eth0. */
+const char *ht_netdev_name(void);
+/* Open the named RDMA device; fails the test if it is not there. */
+struct ibv_context *ht_open(const char *name);
+/* Read a small sysfs or proc file into buf, without the newline. */
+int ht_read_file(const char *path, char *buf, size_t len);
+
+#endif /* HMMTEST_H */

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Command and response wrappers of the hmmnic provider. The layouts come
+ * from include/uapi/rdma/hmmnic-abi.h, the header the kernel module uses;
+ * kernel-abi/hmmnic-abi.h is generated from it by the build.
+ */
+#ifndef HMMNIC_PROV_ABI_H
+#define HMMNIC_PROV_ABI_H
+
+#include <infiniband/kern-abi.h>
+#include <rdma/hmmnic-abi.h>
+#include <kernel-abi/hmmnic-abi.h>
+
+DECLARE_DRV_CMD(hmmnic_cmd_alloc_context, IB_USER_VERBS_CMD_GET_CONTEXT,
+		hmmnic_alloc_ucontext_cmd, hmmnic_alloc_ucontext_resp);
+
+#endif /* HMMNIC_PROV_ABI_H */

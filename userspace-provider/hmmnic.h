@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * hmmnic user-space provider: the rdma-core side of the hmmnic soft RoCEv2
+ * NIC.
+ */
+#ifndef HMMNIC_PROV_H
+#define HMMNIC_PROV_H
+
+#include <stdint.h>
+#include <infiniband/driver.h>
+
+struct hmmnic_device {
+	struct verbs_device ibv_dev;
+	int abi_version;
+};
+
+struct hmmnic_context {
+	struct verbs_context ibv_ctx;
+	uint64_t caps;
+	uint32_t page_size;
+};
+
+static inline struct hmmnic_context *to_hctx(struct ibv_context *ibctx)
+{
+	return container_of(ibctx, struct hmmnic_context, ibv_ctx.context);
+}
+
+static inline struct hmmnic_device *to_hdev(struct ibv_device *ibdev)
+{
+	return container_of(ibdev, struct hmmnic_device, ibv_dev.device);
+}
+
+#endif /* HMMNIC_PROV_H */
