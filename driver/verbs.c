@@ -30,6 +30,8 @@ static int hmmnic_query_device(struct ib_device *ibdev,
 	attr->max_qp_wr = HMMNIC_MAX_QP_WR;
 	attr->device_cap_flags = IB_DEVICE_SYS_IMAGE_GUID |
 				 IB_DEVICE_PORT_ACTIVE_EVENT;
+	/* Created by "rdma link add", so "rdma link delete" may remove it. */
+	attr->kernel_cap_flags = IBK_ALLOW_USER_UNREG;
 	attr->max_send_sge = HMMNIC_MAX_SGE;
 	attr->max_recv_sge = HMMNIC_MAX_SGE;
 	attr->max_sge_rd = HMMNIC_MAX_SGE;

@@ -21,9 +21,11 @@ check 'max_mtu:[[:space:]]+4096 \(5\)'
 check 'active_mtu:[[:space:]]+1024 \(3\)'
 check 'GID\[ *0\]:.*fe80:.*, RoCE v2'
 check 'GID\[ *[0-9]+\]:.*::ffff:192\.0\.2\.1, RoCE v2'
-mac=$(cat /sys/class/net/eth0/address)
+# node GUID: the EUI-64 of the MAC (universal/local bit flipped, ff:fe).
+IFS=: read -r m0 m1 m2 m3 m4 m5 </sys/class/net/eth0/address
+want=$(printf '%02x%s:%s%s:%s%s:%s%s' $((0x$m0 ^ 2)) "$m1" "$m2" ff fe "$m3" "$m4" "$m5")
 guid=$(cat /sys/class/infiniband/hmmnic0/node_guid)
-echo "$info" | grep -q "node_guid:[[:space:]]*$guid" || fail "node_guid"
-[ "${guid:5:5}" = "ff:fe" ] || fail "node_guid $guid is not EUI-64 of $mac"
+[ "$guid" = "$want" ] || fail "node_guid $guid, want $want"
+echo "$info" | grep -q "node_guid:[[:space:]]*$guid" || fail "ibv_devinfo node_guid"
 rdma dev show hmmnic0 | grep -q "node_guid $guid" || fail "rdma dev show"
 log "ibv_devices, ibv_devinfo and rdma agree on hmmnic0"

@@ -19,7 +19,7 @@ static int rdma_pd_count(const char *dev)
 	int count = -1;
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "rdma resource show dev %s", dev);
+	snprintf(cmd, sizeof(cmd), "rdma resource show %s", dev);
 	p = popen(cmd, "r");
 	CHECK(p, "popen(%s)", cmd);
 	while (fgets(line, sizeof(line), p)) {

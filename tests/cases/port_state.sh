@@ -54,7 +54,8 @@ gids() {
 		echo "$(cat "/sys/class/infiniband/$dev/ports/1/gids/${f##*/}") $t"
 	done
 }
-has_gid() { gids | grep -q "$1 RoCE v2"; }
+# (grep on a captured list: with pipefail, grep -q closing a pipe early fails)
+has_gid() { local g; g=$(gids); grep -q "$1 RoCE v2" <<<"$g"; }
 wait_for 5 has_gid '0000:0000:0000:0000:0000:ffff:c633:6401' ||
 	fail "no GID for 198.51.100.1: $(gids)"
 ip addr add 203.0.113.7/24 dev veth0
@@ -63,8 +64,9 @@ wait_for 5 has_gid '0000:0000:0000:0000:0000:ffff:cb00:7107' ||
 ip addr add 2001:db8::7/64 dev veth0 nodad
 wait_for 5 has_gid '2001:0db8:0000:0000:0000:0000:0000:0007' ||
 	fail "no GID for 2001:db8::7: $(gids)"
-gids | grep -q 'fe80:' || fail "no link-local GID: $(gids)"
-gids | grep -qv 'RoCE v2' && fail "non-RoCEv2 GID: $(gids)"
+all=$(gids)
+grep -q '^fe80:' <<<"$all" || fail "no link-local GID: $all"
+grep -qv 'RoCE v2$' <<<"$all" && fail "non-RoCEv2 GID: $all"
 ip addr del 203.0.113.7/24 dev veth0
 ip addr del 2001:db8::7/64 dev veth0
 wait_for 5 bash -c "! grep -q 'ffff:cb00:7107' /sys/class/infiniband/$dev/ports/1/gids/*" ||

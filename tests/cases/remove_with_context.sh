@@ -14,8 +14,8 @@ done
 for out in "${outs[@]}"; do
 	wait_for 10 grep -q ready "$out" || fail "holder did not start"
 done
-[ "$(rdma resource show dev hmmnic0 | sed -n 's/.* pd \([0-9]*\).*/\1/p')" -ge 3 ] ||
-	fail "PDs of the holders not tracked: $(rdma resource show dev hmmnic0)"
+[ "$(rdma resource show hmmnic0 | sed -n 's/.* pd \([0-9]*\).*/\1/p')" -ge 3 ] ||
+	fail "PDs of the holders not tracked: $(rdma resource show hmmnic0)"
 
 timeout 20 rdma link delete hmmnic0 || fail "delete hung or failed"
 ibdev_gone hmmnic0 || fail "hmmnic0 still there"
