@@ -16,6 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 make -s -C "$top" dkms-source DESTDIR="$tmp/root"
 src=$tmp/root/usr/src
+mkdir -p "$tmp/dkms"
 dkms add -m hmmnic -v "$version" --sourcetree "$src" --dkmstree "$tmp/dkms"
 dkms build -m hmmnic -v "$version" -k "$kver" --kernelsourcedir "$kdir" \
 	--sourcetree "$src" --dkmstree "$tmp/dkms" || {

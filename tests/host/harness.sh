@@ -30,6 +30,11 @@ run --timeout 30 -- sleep 600 && rc=0 || rc=$?
 run -- sh -ec 'modprobe rdma_rxe; modprobe test_hmm; lsmod | grep -q "^rdma_rxe "; lsmod | grep -q "^test_hmm "; rdma link add rxe0 type rxe netdev eth0; ibv_devices | grep -q rxe0' ||
 	fail "stock modules or rxe do not work in the guest"
 
-run --peer 'ping -c 3 -W 5 192.0.2.1' -- ping -c 3 -W 5 192.0.2.2 ||
+# Each guest pings the other, and stays up until both have done so.
+b=$top/tests/vm/barrier
+# (ping gives up on a peer that is still booting: retry it)
+ping2="i=0; until ping -q -c 1 -W 1 \$HMMNIC_VM_PEER_ADDR; do i=\$((i+1)); [ \$i -lt 60 ] || exit 1; done"
+run --peer "($ping2) && $b signal peer && $b wait first 90" \
+	-- sh -c "($ping2) && $b signal first && $b wait peer 90" ||
 	fail "the two guests cannot reach each other"
 echo "harness OK"
