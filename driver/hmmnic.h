@@ -62,6 +62,28 @@ struct hmmnic_pd {
 	struct ib_pd ibpd;
 };
 
+/**
+ * struct hmmnic_queue - a ring of fixed-size slots (see hmmnic-abi.h)
+ * @mmap: the mmap entry that owns @buf when the ring is shared with user
+ *        space; NULL for a kernel-only ring, whose @buf is ours to free
+ * @buf: struct hmmnic_queue_hdr, then the slots
+ * @mmap_offset: what user space passes to mmap() to map @buf
+ * @size: bytes of @buf, a multiple of PAGE_SIZE
+ */
+struct hmmnic_queue {
+	struct hmmnic_mmap_entry *mmap;
+	void *buf;
+	u64 mmap_offset;
+	size_t size;
+	u32 num_slots;
+	u32 slot_size;
+};
+
+struct hmmnic_cq {
+	struct ib_cq ibcq;
+	struct hmmnic_queue queue;
+};
+
 static inline struct hmmnic_dev *to_hdev(struct ib_device *ibdev)
 {
 	return container_of(ibdev, struct hmmnic_dev, ibdev);
@@ -75,6 +97,11 @@ static inline struct hmmnic_ucontext *to_huc(struct ib_ucontext *ibuc)
 static inline struct hmmnic_pd *to_hpd(struct ib_pd *ibpd)
 {
 	return container_of(ibpd, struct hmmnic_pd, ibpd);
+}
+
+static inline struct hmmnic_cq *to_hcq(struct ib_cq *ibcq)
+{
+	return container_of(ibcq, struct hmmnic_cq, ibcq);
 }
 
 /*
@@ -104,6 +131,9 @@ struct hmmnic_mmap_entry {
 struct hmmnic_mmap_entry *hmmnic_mmap_buf_create(struct ib_ucontext *ibuc,
 						 size_t size, u64 *offset);
 void hmmnic_mmap_buf_remove(struct hmmnic_mmap_entry *entry);
+int hmmnic_queue_init(struct hmmnic_queue *q, struct ib_ucontext *ibuc,
+		      u32 num_slots, u32 slot_size);
+void hmmnic_queue_destroy(struct hmmnic_queue *q);
 int hmmnic_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
 void hmmnic_mmap_free(struct rdma_user_mmap_entry *entry);
 

@@ -6,6 +6,7 @@
  * frees the entry, and with it the buffer, once the last mapping is gone,
  * so user space can never touch freed memory.
  */
+#include <linux/log2.h>
 #include <linux/vmalloc.h>
 
 #include "hmmnic.h"
@@ -55,6 +56,53 @@ struct hmmnic_mmap_entry *hmmnic_mmap_buf_create(struct ib_ucontext *ibuc,
 void hmmnic_mmap_buf_remove(struct hmmnic_mmap_entry *entry)
 {
 	rdma_user_mmap_entry_remove(&entry->rdma);
+}
+
+/**
+ * hmmnic_queue_init - allocate a zeroed ring
+ * @q: the queue to set up
+ * @ibuc: the user context to share the ring with, or NULL for a ring only
+ *        the kernel uses
+ * @num_slots: number of slots, a power of two
+ * @slot_size: bytes per slot
+ */
+int hmmnic_queue_init(struct hmmnic_queue *q, struct ib_ucontext *ibuc,
+		      u32 num_slots, u32 slot_size)
+{
+	size_t size;
+
+	if (!is_power_of_2(num_slots) || !slot_size)
+		return -EINVAL;
+	size = PAGE_ALIGN(HMMNIC_QUEUE_SLOTS_OFFSET +
+			  (size_t)num_slots * slot_size);
+
+	if (ibuc) {
+		q->mmap = hmmnic_mmap_buf_create(ibuc, size, &q->mmap_offset);
+		if (IS_ERR(q->mmap))
+			return PTR_ERR(q->mmap);
+		q->buf = q->mmap->buf;
+	} else {
+		q->mmap = NULL;
+		q->mmap_offset = 0;
+		q->buf = vzalloc(size);
+		if (!q->buf)
+			return -ENOMEM;
+	}
+	q->size = size;
+	q->num_slots = num_slots;
+	q->slot_size = slot_size;
+	return 0;
+}
+
+/* A shared ring's memory stays until user space unmaps it. */
+void hmmnic_queue_destroy(struct hmmnic_queue *q)
+{
+	if (q->mmap)
+		hmmnic_mmap_buf_remove(q->mmap);
+	else
+		vfree(q->buf);
+	q->mmap = NULL;
+	q->buf = NULL;
 }
 
 int hmmnic_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)

@@ -7,6 +7,7 @@
 #include <linux/rtnetlink.h>
 #include <net/addrconf.h>
 #include <rdma/ib_mad.h>
+#include <rdma/uverbs_ioctl.h>
 #include "hmmnic.h"
 
 static int hmmnic_query_device(struct ib_device *ibdev,
@@ -165,6 +166,61 @@ static int hmmnic_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 	return 0;
 }
 
+/*
+ * CQs: the ring is created here and shared with the provider, which polls
+ * it without a syscall. Completions arrive with the data path; until then
+ * a CQ stays empty.
+ */
+static int hmmnic_create_cq(struct ib_cq *ibcq,
+			    const struct ib_cq_init_attr *attr,
+			    struct uverbs_attr_bundle *attrs)
+{
+	struct ib_udata *udata = attrs ? &attrs->driver_udata : NULL;
+	struct hmmnic_ucontext *uc = rdma_udata_to_drv_context(udata,
+					struct hmmnic_ucontext, ibuc);
+	struct hmmnic_cq *cq = to_hcq(ibcq);
+	struct hmmnic_create_cq_resp resp = {};
+	u32 slots;
+	int err;
+
+	if (attr->flags)
+		return -EOPNOTSUPP;
+	if (attr->cqe < 1 || attr->cqe > HMMNIC_MAX_CQE)
+		return -EINVAL;
+	if (udata) {
+		/* No request data is defined; the ring offset must fit. */
+		if (udata->inlen && !ib_is_udata_cleared(udata, 0, udata->inlen))
+			return -EOPNOTSUPP;
+		if (udata->outlen < sizeof(resp))
+			return -EINVAL;
+	}
+
+	slots = roundup_pow_of_two(attr->cqe);
+	err = hmmnic_queue_init(&cq->queue, uc ? &uc->ibuc : NULL, slots,
+				sizeof(struct hmmnic_cqe));
+	if (err)
+		return err;
+	ibcq->cqe = slots;
+
+	if (udata) {
+		resp.ring_offset = cq->queue.mmap_offset;
+		resp.ring_size = cq->queue.size;
+		resp.num_cqe = slots;
+		err = ib_copy_to_udata(udata, &resp, sizeof(resp));
+		if (err) {
+			hmmnic_queue_destroy(&cq->queue);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int hmmnic_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
+{
+	hmmnic_queue_destroy(&to_hcq(ibcq)->queue);
+	return 0;
+}
+
 static const struct ib_device_ops hmmnic_dev_ops = {
 	.owner = THIS_MODULE,
 	.driver_id = RDMA_DRIVER_UNKNOWN,
@@ -172,9 +228,11 @@ static const struct ib_device_ops hmmnic_dev_ops = {
 
 	.alloc_pd = hmmnic_alloc_pd,
 	.alloc_ucontext = hmmnic_alloc_ucontext,
+	.create_cq = hmmnic_create_cq,
 	.dealloc_driver = hmmnic_dealloc_driver,
 	.dealloc_pd = hmmnic_dealloc_pd,
 	.dealloc_ucontext = hmmnic_dealloc_ucontext,
+	.destroy_cq = hmmnic_destroy_cq,
 	.disassociate_ucontext = hmmnic_disassociate_ucontext,
 	.get_link_layer = hmmnic_get_link_layer,
 	.get_port_immutable = hmmnic_get_port_immutable,
@@ -184,6 +242,7 @@ static const struct ib_device_ops hmmnic_dev_ops = {
 	.query_pkey = hmmnic_query_pkey,
 	.query_port = hmmnic_query_port,
 
+	INIT_RDMA_OBJ_SIZE(ib_cq, hmmnic_cq, ibcq),
 	INIT_RDMA_OBJ_SIZE(ib_pd, hmmnic_pd, ibpd),
 	INIT_RDMA_OBJ_SIZE(ib_ucontext, hmmnic_ucontext, ibuc),
 };

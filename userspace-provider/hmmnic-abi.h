@@ -13,5 +13,7 @@
 
 DECLARE_DRV_CMD(hmmnic_cmd_alloc_context, IB_USER_VERBS_CMD_GET_CONTEXT,
 		hmmnic_alloc_ucontext_cmd, hmmnic_alloc_ucontext_resp);
+DECLARE_DRV_CMD(hmmnic_cmd_create_cq, IB_USER_VERBS_CMD_CREATE_CQ,
+		empty, hmmnic_create_cq_resp);
 
 #endif /* HMMNIC_PROV_ABI_H */

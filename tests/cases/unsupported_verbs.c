@@ -55,11 +55,10 @@ int main(void)
 	struct ibv_cq_init_attr_ex cq_attr = { .cqe = 16 };
 	struct ibv_ah_attr ah_attr = { .port_num = 1, .is_global = 1 };
 	struct ibv_alloc_dm_attr dm_attr = { .length = 4096 };
-	struct ib_uverbs_create_cq_resp cq_resp;
-	struct ib_uverbs_create_cq cq_cmd = {
+	struct ib_uverbs_resize_cq_resp cq_resp;
+	struct ib_uverbs_resize_cq cq_cmd = {
 		.response = (uintptr_t)&cq_resp,
-		.cqe = 16,
-		.comp_channel = -1,
+		.cqe = 32,
 	};
 	struct ib_uverbs_reg_mr_resp mr_resp;
 	struct ib_uverbs_reg_mr mr_cmd = {
@@ -70,6 +69,7 @@ int main(void)
 	static char buf[4096];
 	struct ibv_sge sge = { .addr = (uintptr_t)buf, .length = 64 };
 	struct ibv_context *ctx;
+	struct ibv_cq *cq;
 	struct ibv_pd *pd;
 	int ret;
 
@@ -77,8 +77,14 @@ int main(void)
 	pd = ibv_alloc_pd(ctx);
 	CHECK(pd, "alloc_pd: %s", strerror(errno));
 
-	EXPECT_NULL_EOPNOTSUPP(ibv_create_cq(ctx, 16, NULL, NULL, 0));
 	EXPECT_NULL_EOPNOTSUPP(ibv_create_cq_ex(ctx, &cq_attr));
+	cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
+	CHECK(cq, "create_cq: %s", strerror(errno));
+	ret = ibv_req_notify_cq(cq, 0);
+	CHECK(ret == EOPNOTSUPP, "ibv_req_notify_cq returned %d", ret);
+	ret = ibv_resize_cq(cq, 32);
+	CHECK(ret == EOPNOTSUPP, "ibv_resize_cq returned %d", ret);
+	ht_log("ibv_req_notify_cq, ibv_resize_cq: EOPNOTSUPP");
 	EXPECT_NULL_EOPNOTSUPP(ibv_reg_mr(pd, buf, sizeof(buf),
 					  IBV_ACCESS_LOCAL_WRITE));
 	EXPECT_NULL_EOPNOTSUPP(ibv_reg_mr(pd, NULL, SIZE_MAX,
@@ -95,10 +101,11 @@ int main(void)
 	ht_log("ibv_advise_mr: EOPNOTSUPP");
 
 	/* The kernel itself refuses what the driver does not implement. */
-	ret = raw_cmd(ctx->cmd_fd, IB_USER_VERBS_CMD_CREATE_CQ, &cq_cmd,
+	cq_cmd.cq_handle = cq->handle;
+	ret = raw_cmd(ctx->cmd_fd, IB_USER_VERBS_CMD_RESIZE_CQ, &cq_cmd,
 		      sizeof(cq_cmd), sizeof(cq_resp));
-	CHECK(ret == EOPNOTSUPP, "raw CREATE_CQ: %d (%s)", ret, strerror(ret));
-	ht_log("raw CREATE_CQ: EOPNOTSUPP");
+	CHECK(ret == EOPNOTSUPP, "raw RESIZE_CQ: %d (%s)", ret, strerror(ret));
+	ht_log("raw RESIZE_CQ: EOPNOTSUPP");
 	mr_cmd.start = (uintptr_t)buf;
 	mr_cmd.hca_va = (uintptr_t)buf;
 	mr_cmd.pd_handle = pd->handle;
@@ -108,6 +115,7 @@ int main(void)
 	ht_log("raw REG_MR: EOPNOTSUPP");
 
 	/* Still healthy. */
+	CHECK(!ibv_destroy_cq(cq), "destroy_cq");
 	CHECK(!ibv_dealloc_pd(pd), "dealloc_pd");
 	pd = ibv_alloc_pd(ctx);
 	CHECK(pd, "alloc_pd after refusals: %s", strerror(errno));
