@@ -58,8 +58,8 @@ struct hmmnic_cqe {
 	__u32 opcode;		/* enum ib_uverbs_wc_opcode */
 	__u32 vendor_err;
 	__u32 byte_len;
-	__u32 ex_data;		/* immediate data, in network byte order as
-				 * received, or the invalidated rkey */
+	/* immediate data (network byte order) or the invalidated rkey */
+	__u32 ex_data;
 	__u32 qp_num;
 	__u32 src_qp;
 	__u32 wc_flags;		/* IB_WC_* flags as user space knows them */
