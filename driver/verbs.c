@@ -277,13 +277,19 @@ int hmmnic_register(struct hmmnic_dev *hdev, const char *name)
 		return err;
 
 	/*
-	 * Catch a link change that raced with registration. Look the device
-	 * up again: it may have been unregistered by now.
+	 * The notifier ignores a device until it is registered, so catch
+	 * what it missed meanwhile: a link change, or the netdev going away
+	 * (which would otherwise wait forever for the netdev reference the
+	 * device holds). Under RTNL, the notifier cannot run concurrently.
+	 * Look the device up again: it may already be unregistered.
 	 */
 	rtnl_lock();
 	live = hmmnic_get_by_netdev(ndev);
 	if (live) {
-		hmmnic_port_event(live);
+		if (ndev->reg_state != NETREG_REGISTERED)
+			ib_unregister_device_queued(&live->ibdev);
+		else
+			hmmnic_port_event(live);
 		ib_device_put(&live->ibdev);
 	}
 	rtnl_unlock();
