@@ -43,6 +43,7 @@
  * @ndev: the netdev that carries the RoCEv2 traffic; the core holds the
  *        reference taken by ib_device_set_netdev()
  * @num_pd: PDs currently allocated, bounded by HMMNIC_MAX_PD
+ * @num_cq: CQs currently allocated, bounded by HMMNIC_MAX_CQ
  * @port_active: last port state reported to the core, so that every
  *               transition raises exactly one port event
  */
@@ -51,6 +52,7 @@ struct hmmnic_dev {
 	struct list_head list;
 	struct net_device *ndev;
 	atomic_t num_pd;
+	atomic_t num_cq;
 	bool port_active;
 };
 

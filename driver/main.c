@@ -86,6 +86,7 @@ static int hmmnic_newlink(const char *name, struct net_device *ndev)
 	}
 	hdev->ndev = ndev;
 	atomic_set(&hdev->num_pd, 0);
+	atomic_set(&hdev->num_cq, 0);
 
 	spin_lock(&hmmnic_dev_lock);
 	list_add_tail(&hdev->list, &hmmnic_dev_list);

@@ -8,6 +8,7 @@
 #include <net/addrconf.h>
 #include <rdma/ib_mad.h>
 #include <rdma/uverbs_ioctl.h>
+
 #include "hmmnic.h"
 
 static int hmmnic_query_device(struct ib_device *ibdev,
@@ -149,15 +150,19 @@ static void hmmnic_disassociate_ucontext(struct ib_ucontext *ibuc)
 {
 }
 
-static int hmmnic_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
+/* Count one more object against an advertised per-device limit. */
+static int hmmnic_count_obj(atomic_t *count, int max)
 {
-	struct hmmnic_dev *hdev = to_hdev(ibpd->device);
-
-	if (atomic_inc_return(&hdev->num_pd) > HMMNIC_MAX_PD) {
-		atomic_dec(&hdev->num_pd);
+	if (atomic_inc_return(count) > max) {
+		atomic_dec(count);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int hmmnic_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
+{
+	return hmmnic_count_obj(&to_hdev(ibpd->device)->num_pd, HMMNIC_MAX_PD);
 }
 
 static int hmmnic_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
@@ -178,6 +183,7 @@ static int hmmnic_create_cq(struct ib_cq *ibcq,
 	struct ib_udata *udata = attrs ? &attrs->driver_udata : NULL;
 	struct hmmnic_ucontext *uc = rdma_udata_to_drv_context(udata,
 					struct hmmnic_ucontext, ibuc);
+	struct hmmnic_dev *hdev = to_hdev(ibcq->device);
 	struct hmmnic_cq *cq = to_hcq(ibcq);
 	struct hmmnic_create_cq_resp resp = {};
 	u32 slots;
@@ -195,11 +201,14 @@ static int hmmnic_create_cq(struct ib_cq *ibcq,
 			return -EINVAL;
 	}
 
+	err = hmmnic_count_obj(&hdev->num_cq, HMMNIC_MAX_CQ);
+	if (err)
+		return err;
 	slots = roundup_pow_of_two(attr->cqe);
 	err = hmmnic_queue_init(&cq->queue, uc ? &uc->ibuc : NULL, slots,
 				sizeof(struct hmmnic_cqe));
 	if (err)
-		return err;
+		goto err_uncount;
 	ibcq->cqe = slots;
 
 	if (udata) {
@@ -207,17 +216,22 @@ static int hmmnic_create_cq(struct ib_cq *ibcq,
 		resp.ring_size = cq->queue.size;
 		resp.num_cqe = slots;
 		err = ib_copy_to_udata(udata, &resp, sizeof(resp));
-		if (err) {
-			hmmnic_queue_destroy(&cq->queue);
-			return err;
-		}
+		if (err)
+			goto err_queue;
 	}
 	return 0;
+
+err_queue:
+	hmmnic_queue_destroy(&cq->queue);
+err_uncount:
+	atomic_dec(&hdev->num_cq);
+	return err;
 }
 
 static int hmmnic_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 {
 	hmmnic_queue_destroy(&to_hcq(ibcq)->queue);
+	atomic_dec(&to_hdev(ibcq->device)->num_cq);
 	return 0;
 }
 

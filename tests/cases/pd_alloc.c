@@ -33,6 +33,34 @@ static int rdma_pd_count(const char *dev)
 	return count;
 }
 
+static void limit_check(struct ibv_context *ctx, int base)
+{
+	struct ibv_device_attr attr;
+	struct ibv_pd **all, *pd;
+	int i, n;
+
+	CHECK(!ibv_query_device(ctx, &attr), "query_device");
+	n = attr.max_pd - base;
+	all = calloc(n, sizeof(*all));
+	CHECK(all, "calloc");
+	for (i = 0; i < n; i++) {
+		all[i] = ibv_alloc_pd(ctx);
+		CHECK(all[i], "PD %d of max_pd %d: %s", base + i + 1,
+		      attr.max_pd, strerror(errno));
+	}
+	errno = 0;
+	pd = ibv_alloc_pd(ctx);
+	CHECK(!pd && errno == ENOMEM, "PD beyond max_pd %d: errno %d",
+	      attr.max_pd, errno);
+	CHECK(!ibv_dealloc_pd(all[0]), "dealloc_pd");
+	all[0] = ibv_alloc_pd(ctx);
+	CHECK(all[0], "alloc_pd after freeing one at the limit");
+	for (i = 0; i < n; i++)
+		CHECK(!ibv_dealloc_pd(all[i]), "dealloc_pd");
+	free(all);
+	ht_log("max_pd %d enforced", attr.max_pd);
+}
+
 int main(void)
 {
 	static struct ibv_pd *pds[NR_PD];
@@ -75,7 +103,10 @@ int main(void)
 	CHECK(!ibv_close_device(ctx[1]), "close_device with PDs");
 	CHECK(rdma_pd_count(ht_dev_name()) == base,
 	      "PDs of a closed context still tracked");
-	CHECK(!ibv_close_device(ctx[0]), "close_device");
 	ht_log("%d PDs allocated and freed", NR_PD + 110);
+
+	/* The advertised max_pd is enforced: one more fails with ENOMEM. */
+	limit_check(ctx[0], base);
+	CHECK(!ibv_close_device(ctx[0]), "close_device");
 	return 0;
 }
