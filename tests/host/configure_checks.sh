@@ -43,4 +43,20 @@ grep -q 'hmmnic needs Linux 6.12 or newer' "$tmp/out2" || fail "old kernel not e
 
 conf "$tmp/none" "$tmp/out3"
 grep -q 'no such directory' "$tmp/out3" || fail "missing directory not explained"
-echo "configure explains missing options, old kernels and bad paths"
+# --with-rdma-core: a tree whose private ABI differs from the installed
+# libibverbs is refused by name; the cached tree given explicitly works.
+fakerc=$tmp/rdma-core-33
+mkdir -p "$fakerc/libibverbs" "$fakerc/build/include/infiniband" "$fakerc/build/include/kernel-abi"
+echo 'set(IBVERBS_PABI_VERSION "33")' >"$fakerc/CMakeLists.txt"
+touch "$fakerc/libibverbs/driver.h" "$fakerc/build/include/infiniband/driver.h"
+if (cd "$tmp/src" && ./configure --with-linux="$kdir" --with-rdma-core="$fakerc") >"$tmp/out4" 2>&1; then
+	fail "configure accepted an rdma-core tree with PABI 33"
+fi
+grep -q 'rdma-core tree has PABI 33 but the installed libibverbs uses 34' "$tmp/out4" ||
+	{ cat "$tmp/out4"; fail "PABI mismatch not explained"; }
+rc=$(sed -n "s/.*--with-rdma-core=\([^' ]*\).*/\1/p" "$top/config.status" | head -n1)
+rc=${rc:-$(cd "$top" && userspace-provider/rdma-core-tree | cut -d' ' -f1)}
+(cd "$tmp/src" && ./configure --with-linux="$kdir" --with-rdma-core="$rc") >"$tmp/out5" 2>&1 ||
+	{ cat "$tmp/out5"; fail "configure --with-rdma-core=$rc failed"; }
+grep -q "rdma-core:  $rc (PABI 34)" "$tmp/out5" || fail "--with-rdma-core=$rc not used"
+echo "configure explains missing options, old kernels, bad paths and PABI mismatches"
