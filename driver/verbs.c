@@ -60,7 +60,6 @@ static int hmmnic_query_port(struct ib_device *ibdev, u32 port,
 	struct hmmnic_dev *hdev = to_hdev(ibdev);
 	struct net_device *ndev = hdev->ndev;
 	enum ib_mtu mtu = iboe_get_mtu(READ_ONCE(ndev->mtu));
-	int err;
 
 	/* The core zeroes *attr and checks @port before calling us. */
 	attr->max_mtu = IB_MTU_4096;
@@ -82,9 +81,13 @@ static int hmmnic_query_port(struct ib_device *ibdev, u32 port,
 		attr->phys_state = IB_PORT_PHYS_STATE_DISABLED;
 	}
 
-	err = ib_get_eth_speed(ibdev, port, &attr->active_speed,
-			       &attr->active_width);
-	return err;
+	/* The netdev's speed; keep a valid default if it cannot be read. */
+	if (ib_get_eth_speed(ibdev, port, &attr->active_speed,
+			     &attr->active_width)) {
+		attr->active_speed = IB_SPEED_SDR;
+		attr->active_width = IB_WIDTH_1X;
+	}
+	return 0;
 }
 
 static int hmmnic_get_port_immutable(struct ib_device *ibdev, u32 port,
