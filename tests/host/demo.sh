@@ -1,0 +1,13 @@
+#!/bin/bash
+# The README's first command, perf/demo, boots the guest and shows hmmnic0
+# through rdma, ibv_devices and ibv_devinfo.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+out=$("$top/perf/demo" 2>&1) || { echo "$out"; fail "perf/demo failed"; }
+echo "$out"
+grep -q '^link hmmnic0/1 state ACTIVE physical_state LINK_UP netdev eth0' <<<"$out" || fail "no rdma link line"
+grep -Eq '^[[:space:]]+hmmnic0[[:space:]]+[0-9a-f]{16}' <<<"$out" || fail "ibv_devices does not list hmmnic0"
+grep -q 'state:[[:space:]]*PORT_ACTIVE (4)' <<<"$out" || fail "ibv_devinfo shows no active port"
+grep -q '^0: hmmnic0: pd 0 cq 0' <<<"$out" || fail "no rdma resource line"
+echo "demo OK"
