@@ -69,13 +69,11 @@ struct hmmnic_pd {
  * @mmap: the mmap entry that owns @buf when the ring is shared with user
  *        space; NULL for a kernel-only ring, whose @buf is ours to free
  * @buf: struct hmmnic_queue_hdr, then the slots
- * @mmap_offset: what user space passes to mmap() to map @buf
  * @size: bytes of @buf, a multiple of PAGE_SIZE
  */
 struct hmmnic_queue {
 	struct hmmnic_mmap_entry *mmap;
 	void *buf;
-	u64 mmap_offset;
 	size_t size;
 	u32 num_slots;
 	u32 slot_size;
@@ -131,8 +129,15 @@ struct hmmnic_mmap_entry {
 };
 
 struct hmmnic_mmap_entry *hmmnic_mmap_buf_create(struct ib_ucontext *ibuc,
-						 size_t size, u64 *offset);
+						 size_t size);
 void hmmnic_mmap_buf_remove(struct hmmnic_mmap_entry *entry);
+
+/* What user space passes to mmap() to map @entry's buffer. */
+static inline u64 hmmnic_mmap_offset(struct hmmnic_mmap_entry *entry)
+{
+	return rdma_user_mmap_get_offset(&entry->rdma);
+}
+
 int hmmnic_queue_init(struct hmmnic_queue *q, struct ib_ucontext *ibuc,
 		      u32 num_slots, u32 slot_size);
 void hmmnic_queue_destroy(struct hmmnic_queue *q);

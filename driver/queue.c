@@ -20,12 +20,12 @@ static struct hmmnic_mmap_entry *to_hentry(struct rdma_user_mmap_entry *e)
  * hmmnic_mmap_buf_create - allocate a zeroed buffer user space can mmap
  * @ibuc: the user context that may map it
  * @size: bytes wanted; rounded up to whole pages
- * @offset: returns the mmap offset to hand to user space
  *
- * Returns the entry, whose @buf the kernel uses, or an ERR_PTR.
+ * Returns the entry, whose @buf the kernel uses and whose offset
+ * (hmmnic_mmap_offset()) user space maps, or an ERR_PTR.
  */
 struct hmmnic_mmap_entry *hmmnic_mmap_buf_create(struct ib_ucontext *ibuc,
-						 size_t size, u64 *offset)
+						 size_t size)
 {
 	struct hmmnic_mmap_entry *entry;
 	int err;
@@ -48,7 +48,6 @@ struct hmmnic_mmap_entry *hmmnic_mmap_buf_create(struct ib_ucontext *ibuc,
 		kfree(entry);
 		return ERR_PTR(err);
 	}
-	*offset = rdma_user_mmap_get_offset(&entry->rdma);
 	return entry;
 }
 
@@ -77,13 +76,12 @@ int hmmnic_queue_init(struct hmmnic_queue *q, struct ib_ucontext *ibuc,
 			  (size_t)num_slots * slot_size);
 
 	if (ibuc) {
-		q->mmap = hmmnic_mmap_buf_create(ibuc, size, &q->mmap_offset);
+		q->mmap = hmmnic_mmap_buf_create(ibuc, size);
 		if (IS_ERR(q->mmap))
 			return PTR_ERR(q->mmap);
 		q->buf = q->mmap->buf;
 	} else {
 		q->mmap = NULL;
-		q->mmap_offset = 0;
 		q->buf = vzalloc(size);
 		if (!q->buf)
 			return -ENOMEM;

@@ -215,7 +215,7 @@ static int hmmnic_create_cq(struct ib_cq *ibcq,
 	ibcq->cqe = slots;
 
 	if (udata) {
-		resp.ring_offset = cq->queue.mmap_offset;
+		resp.ring_offset = hmmnic_mmap_offset(cq->queue.mmap);
 		resp.ring_size = cq->queue.size;
 		resp.num_cqe = slots;
 		err = ib_copy_to_udata(udata, &resp, sizeof(resp));
