@@ -7,10 +7,18 @@
 #define HMMNIC_H
 
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/netdevice.h>
+#include <linux/skbuff.h>
+#include <linux/timer.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <rdma/ib_addr.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/hmmnic-abi.h>
+
+#include "pkt.h"
+#include "stats.h"
 
 #define HMMNIC_DRV_NAME		"hmmnic"
 #define HMMNIC_PORT		1
@@ -32,9 +40,14 @@
 #define HMMNIC_MAX_INLINE	256
 #define HMMNIC_MAX_RD_ATOM	128
 #define HMMNIC_MAX_MSG_SZ	BIT(31)
+#define HMMNIC_MAX_MR_SIZE	BIT_ULL(40)
 #define HMMNIC_GID_TBL_LEN	32
 #define HMMNIC_PKEY_TBL_LEN	1
 #define HMMNIC_DEFAULT_PKEY	0xffff
+/* Unacknowledged packets a requester keeps in flight per QP. */
+#define HMMNIC_TX_WINDOW	256
+/* Packets a QP worker handles before it yields the CPU. */
+#define HMMNIC_WORK_BUDGET	64
 
 /**
  * struct hmmnic_dev - one RDMA device bound to one netdev
@@ -46,6 +59,11 @@
  * @num_cq: CQs currently allocated, bounded by HMMNIC_MAX_CQ
  * @port_active: last port state reported to the core, so that every
  *               transition raises exactly one port event
+ * @qps: QP number -> struct hmmnic_qp, for the receive path
+ * @mrs: key index (key >> 8) -> struct hmmnic_mr
+ * @ahs: AH number -> struct hmmnic_ah, for user-space UD sends
+ * @next_qpn: where the cyclic QP number allocation resumes
+ * @stats: the port's hw counters (stats.h)
  */
 struct hmmnic_dev {
 	struct ib_device ibdev;
@@ -53,7 +71,16 @@ struct hmmnic_dev {
 	struct net_device *ndev;
 	atomic_t num_pd;
 	atomic_t num_cq;
+	atomic_t num_qp;
+	atomic_t num_srq;
+	atomic_t num_mr;
+	atomic_t num_ah;
 	bool port_active;
+	struct xarray qps;
+	struct xarray mrs;
+	struct xarray ahs;
+	u32 next_qpn;
+	struct hmmnic_stats stats;
 };
 
 struct hmmnic_ucontext {
@@ -79,9 +106,200 @@ struct hmmnic_queue {
 	u32 slot_size;
 };
 
+static inline struct hmmnic_queue_hdr *hmmnic_queue_hdr(struct hmmnic_queue *q)
+{
+	return q->buf;
+}
+
+static inline void *hmmnic_queue_slot(struct hmmnic_queue *q, u32 index)
+{
+	return q->buf + HMMNIC_QUEUE_SLOTS_OFFSET +
+	       (size_t)(index & (q->num_slots - 1)) * q->slot_size;
+}
+
+/**
+ * struct hmmnic_cq - a completion queue
+ * @lock: serializes producers, kernel pollers, arming and resize
+ * @queue: the ring of struct hmmnic_cqe
+ * @notify: armed notification (IB_CQ_SOLICITED or IB_CQ_NEXT_COMP), or 0
+ * @error: the CQ overflowed; nothing is added any more
+ * @user: the ring is shared with user space, whose consumer counter is
+ *        untrusted
+ */
 struct hmmnic_cq {
 	struct ib_cq ibcq;
+	spinlock_t lock;
 	struct hmmnic_queue queue;
+	u32 notify;
+	bool error;
+	bool user;
+};
+
+/**
+ * struct hmmnic_mr - a memory region
+ * @umem: the pinned user memory, or NULL for a DMA MR of a kernel user,
+ *        whose iova is a kernel virtual address
+ * @pages: the page behind each PAGE_SIZE step of the region, from @umem
+ * @page_offset: offset of the region's first byte in @pages[0]
+ * @access: IB_ACCESS_* flags
+ * @ref: held by registration and by each data-path access in progress
+ * @done: completed when @ref drops to zero, so deregistration can wait
+ */
+struct hmmnic_mr {
+	struct ib_mr ibmr;
+	struct ib_umem *umem;
+	struct page **pages;
+	unsigned long npages;
+	u32 page_offset;
+	int access;
+	refcount_t ref;
+	struct completion done;
+};
+
+/* An address handle: where a UD packet goes. */
+struct hmmnic_av {
+	int family;			/* AF_INET or AF_INET6 */
+	union {
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} saddr, daddr;
+	u8 tos;
+	u8 ttl;
+	u32 flow_label;
+	union ib_gid dgid;
+	struct net *net;
+	struct net_device *ndev;
+	bool local;			/* the destination is on this host */
+};
+
+struct hmmnic_ah {
+	struct ib_ah ibah;
+	struct hmmnic_av av;
+	u32 ah_num;			/* index in hdev->ahs, 0 for kernel AHs */
+};
+
+/*
+ * A receive queue: a ring of struct hmmnic_recv_wqe, a QP's own or an
+ * SRQ's. The kernel copies a WQE out of the ring before it uses it.
+ */
+struct hmmnic_rq {
+	spinlock_t lock;		/* kernel producers and consumers */
+	struct hmmnic_queue queue;
+	u32 max_sge;
+	bool user;			/* user space writes the producer */
+};
+
+struct hmmnic_srq {
+	struct ib_srq ibsrq;
+	struct hmmnic_rq rq;
+	u32 limit;			/* armed limit, 0 when disarmed */
+};
+
+/* Per send WQE state the requester and completer keep (kernel only). */
+struct hmmnic_swqe_state {
+	u32 first_psn;
+	u32 npkts;		/* PSNs the WQE consumes */
+	u64 length;		/* bytes of the message */
+	bool started;
+	u8 status;		/* enum ib_wc_status it failed with, or 0 */
+};
+
+/**
+ * struct hmmnic_qp - a queue pair
+ *
+ * All transport state is owned by the QP's work item (@work), which runs
+ * in process context and never concurrently with itself; @mutex
+ * serializes it with modify_qp and destroy_qp. The receive path only
+ * queues packets on @rxq and schedules @work.
+ */
+struct hmmnic_qp {
+	struct ib_qp ibqp;
+	struct hmmnic_dev *hdev;
+	refcount_t ref;
+	struct completion done;
+	struct mutex mutex;
+	struct work_struct work;
+	struct sk_buff_head rxq;	/* requests, for the responder */
+	struct sk_buff_head ackq;	/* responses, for the completer */
+	struct timer_list retry_timer;
+	struct timer_list rnr_timer;
+	bool dying;
+	bool user;
+
+	/* attributes (modify_qp) */
+	enum ib_qp_state state;
+	struct ib_qp_attr attr;
+	struct hmmnic_av av;
+	u32 mtu;			/* path MTU in bytes */
+	__be16 sport;			/* UDP source port of the flow */
+	u32 max_inline;
+	u32 max_send_sge;
+
+	/* send queue */
+	spinlock_t sq_lock;		/* kernel post_send */
+	struct hmmnic_queue sq;
+	void *sq_shadow;		/* private copies of fetched WQEs */
+	struct hmmnic_swqe_state *sq_state;
+	struct hmmnic_cq *scq;
+	struct hmmnic_rq *rq;		/* &own_rq or the SRQ's */
+	struct hmmnic_rq own_rq;
+	struct hmmnic_srq *srq;
+	struct hmmnic_cq *rcq;
+	bool sq_sig_all;
+
+	struct {
+		u32 fetched;		/* next WQE to copy from the ring */
+		u32 cur;		/* WQE being transmitted */
+		u32 cur_pkt;		/* next packet of WQE cur */
+		u32 tail;		/* oldest WQE not completed */
+		u32 psn;		/* next PSN to send */
+		u32 una;		/* oldest PSN not acknowledged */
+		u32 max_psn;		/* beyond the highest PSN ever sent */
+		u32 rd_atomic;		/* READ/ATOMIC outstanding */
+		u32 retry_left;
+		u32 rnr_left;
+		bool rnr_wait;		/* waiting for the RNR timer */
+		bool need_retry;	/* timer fired: go back N */
+		bool drained;		/* SQD event raised */
+	} req;
+
+	struct {
+		u32 psn;		/* expected PSN */
+		u32 msn;
+		bool nak_sent;		/* sequence NAK sent for this gap */
+		bool ack_pending;
+		u8 ack_syndrome;
+		/* a SEND or WRITE in progress */
+		bool in_send;
+		bool in_write;
+		bool have_wqe;
+		struct hmmnic_recv_wqe *wqe;	/* private copy */
+		u64 offset;
+		u64 write_va;
+		u32 write_rkey;
+		u32 write_left;
+		u32 write_len;
+		/* READ/ATOMIC responder resources */
+		struct hmmnic_res *res;
+		u32 res_head;
+		/* a READ being answered */
+		struct hmmnic_res *reading;
+	} resp;
+};
+
+/* One READ or ATOMIC a responder executed, kept for duplicates. */
+struct hmmnic_res {
+	u8 opcode;
+	bool valid;
+	u32 first_psn;
+	u32 last_psn;
+	/* READ: what is left to send */
+	u64 va;
+	u32 rkey;
+	u32 length;
+	u32 next_psn;
+	/* ATOMIC: the original value */
+	u64 atomic_orig;
 };
 
 static inline struct hmmnic_dev *to_hdev(struct ib_device *ibdev)
@@ -104,6 +322,26 @@ static inline struct hmmnic_cq *to_hcq(struct ib_cq *ibcq)
 	return container_of(ibcq, struct hmmnic_cq, ibcq);
 }
 
+static inline struct hmmnic_qp *to_hqp(struct ib_qp *ibqp)
+{
+	return container_of(ibqp, struct hmmnic_qp, ibqp);
+}
+
+static inline struct hmmnic_mr *to_hmr(struct ib_mr *ibmr)
+{
+	return container_of(ibmr, struct hmmnic_mr, ibmr);
+}
+
+static inline struct hmmnic_ah *to_hah(struct ib_ah *ibah)
+{
+	return container_of(ibah, struct hmmnic_ah, ibah);
+}
+
+static inline struct hmmnic_srq *to_hsrq(struct ib_srq *ibsrq)
+{
+	return container_of(ibsrq, struct hmmnic_srq, ibsrq);
+}
+
 /*
  * The port is ACTIVE while its netdev is up with carrier and its MTU fits
  * at least a 256-byte RoCE payload.
@@ -114,6 +352,23 @@ static inline bool hmmnic_port_usable(struct net_device *ndev)
 	       iboe_get_mtu(READ_ONCE(ndev->mtu));
 }
 
+static inline u32 hmmnic_ud_mtu(struct hmmnic_qp *qp)
+{
+	enum ib_mtu mtu = iboe_get_mtu(READ_ONCE(qp->hdev->ndev->mtu));
+
+	return mtu ? ib_mtu_enum_to_int(mtu) : 256;
+}
+
+/* Count one more object against an advertised per-device limit. */
+static inline int hmmnic_count_obj(atomic_t *count, int max)
+{
+	if (atomic_inc_return(count) > max) {
+		atomic_dec(count);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* main.c */
 struct hmmnic_dev *hmmnic_get_by_netdev(struct net_device *ndev);
 void hmmnic_dealloc_driver(struct ib_device *ibdev);
@@ -121,6 +376,104 @@ void hmmnic_port_event(struct hmmnic_dev *hdev);
 
 /* verbs.c */
 int hmmnic_register(struct hmmnic_dev *hdev, const char *name);
+
+/* cq.c */
+int hmmnic_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
+		     struct uverbs_attr_bundle *attrs);
+int hmmnic_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata);
+int hmmnic_cq_post(struct hmmnic_cq *cq, struct hmmnic_cqe *cqe,
+		   struct hmmnic_qp *qp, bool solicited);
+int hmmnic_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
+int hmmnic_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc);
+int hmmnic_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata);
+
+/* mr.c: the MR access layer */
+struct hmmnic_mr *hmmnic_mr_get(struct hmmnic_dev *hdev, u32 key);
+void hmmnic_mr_put(struct hmmnic_mr *mr);
+bool hmmnic_mr_check(struct hmmnic_mr *mr, struct ib_pd *pd, u64 iova,
+		     u64 len, int access);
+int hmmnic_mr_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
+		   bool to_mr);
+int hmmnic_mr_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
+		     u64 swap, u64 *orig);
+enum ib_wc_status hmmnic_sge_copy(struct hmmnic_qp *qp,
+				  const struct hmmnic_sge *sge, u32 num_sge,
+				  u64 offset, void *buf, u64 len, bool to_sge);
+struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
+				 u64 iova, int access, struct ib_udata *udata);
+struct ib_mr *hmmnic_get_dma_mr(struct ib_pd *ibpd, int access);
+int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
+
+/* qp.c */
+extern struct workqueue_struct *hmmnic_wq;
+void hmmnic_qp_sched(struct hmmnic_qp *qp);
+struct hmmnic_qp *hmmnic_qp_get(struct hmmnic_dev *hdev, u32 qpn);
+void hmmnic_qp_put(struct hmmnic_qp *qp);
+void hmmnic_qp_event(struct hmmnic_qp *qp, enum ib_event_type type);
+void hmmnic_qp_error(struct hmmnic_qp *qp, bool fatal);
+int hmmnic_rq_get(struct hmmnic_rq *rq, struct hmmnic_recv_wqe *wqe);
+void hmmnic_srq_check_limit(struct hmmnic_srq *srq);
+int hmmnic_av_init(struct hmmnic_dev *hdev, struct hmmnic_av *av,
+		   const struct rdma_ah_attr *attr);
+int hmmnic_ah_lookup(struct hmmnic_dev *hdev, u32 ah_num, struct ib_pd *pd,
+		     struct hmmnic_av *av);
+int hmmnic_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
+		     struct ib_udata *udata);
+int hmmnic_destroy_ah(struct ib_ah *ibah, u32 flags);
+int hmmnic_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
+		     struct ib_udata *udata);
+int hmmnic_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
+int hmmnic_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		     struct ib_udata *udata);
+int hmmnic_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		    struct ib_qp_init_attr *init);
+int hmmnic_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
+		     const struct ib_send_wr **bad_wr);
+int hmmnic_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
+		     const struct ib_recv_wr **bad_wr);
+int hmmnic_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
+		      struct ib_udata *udata);
+int hmmnic_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
+		      enum ib_srq_attr_mask mask, struct ib_udata *udata);
+int hmmnic_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr);
+int hmmnic_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata);
+int hmmnic_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
+			 const struct ib_recv_wr **bad_wr);
+
+/* net.c */
+int hmmnic_net_register(void);
+void hmmnic_net_unregister(void);
+int hmmnic_net_get(struct net *net);
+void hmmnic_net_put(struct net *net);
+unsigned int hmmnic_headroom(struct hmmnic_dev *hdev);
+bool hmmnic_addr_is_local(const struct hmmnic_av *av);
+int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
+		__be16 sport, struct sk_buff *skb);
+void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb);
+
+/* req.c: the requester and the QP worker */
+struct sk_buff *hmmnic_pkt_new(struct hmmnic_qp *qp, u8 opcode, u32 paylen,
+			       u32 psn, bool ackreq, u32 dest_qpn);
+bool hmmnic_req_complete(struct hmmnic_qp *qp, enum ib_wc_status status);
+bool hmmnic_req_step(struct hmmnic_qp *qp);
+void hmmnic_req_rewind(struct hmmnic_qp *qp, u32 psn);
+void hmmnic_req_arm_timer(struct hmmnic_qp *qp);
+void hmmnic_qp_work(struct work_struct *work);
+
+/* comp.c */
+void hmmnic_comp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb);
+void hmmnic_comp_timeout(struct hmmnic_qp *qp);
+
+/* resp.c */
+void hmmnic_resp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb);
+bool hmmnic_resp_read_step(struct hmmnic_qp *qp);
+void hmmnic_resp_send_ack(struct hmmnic_qp *qp);
+
+/* stats.c */
+struct rdma_hw_stats *hmmnic_alloc_hw_port_stats(struct ib_device *ibdev,
+						 u32 port);
+int hmmnic_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
+			u32 port, int index);
 
 /* queue.c: memory shared with user space through mmap */
 struct hmmnic_mmap_entry {

@@ -49,7 +49,13 @@ static void hmmnic_list_del(struct hmmnic_dev *hdev)
 /* Called by the core once the device is unregistered, before it is freed. */
 void hmmnic_dealloc_driver(struct ib_device *ibdev)
 {
-	hmmnic_list_del(to_hdev(ibdev));
+	struct hmmnic_dev *hdev = to_hdev(ibdev);
+
+	hmmnic_list_del(hdev);
+	hmmnic_net_put(&init_net);
+	xa_destroy(&hdev->qps);
+	xa_destroy(&hdev->mrs);
+	xa_destroy(&hdev->ahs);
 }
 
 static bool hmmnic_netdev_has_device(struct net_device *ndev)
@@ -73,20 +79,35 @@ static int hmmnic_newlink(const char *name, struct net_device *ndev)
 		return -EINVAL;
 	}
 
+	if (!net_eq(dev_net(ndev), &init_net)) {
+		pr_info("%s: %s is not in the initial network namespace\n",
+			HMMNIC_DRV_NAME, netdev_name(ndev));
+		return -EOPNOTSUPP;
+	}
+
 	mutex_lock(&hmmnic_link_mutex);
 	if (hmmnic_netdev_has_device(ndev)) {
 		err = -EEXIST;
 		goto out_unlock;
 	}
+	/* UDP port 4791; taken if rdma_rxe is loaded, say. */
+	err = hmmnic_net_get(&init_net);
+	if (err) {
+		pr_info("%s: cannot bind RoCEv2 UDP port %d: %d\n",
+			HMMNIC_DRV_NAME, HMMNIC_UDP_PORT, err);
+		goto out_unlock;
+	}
 
 	hdev = ib_alloc_device(hmmnic_dev, ibdev);
 	if (!hdev) {
+		hmmnic_net_put(&init_net);
 		err = -ENOMEM;
 		goto out_unlock;
 	}
 	hdev->ndev = ndev;
-	atomic_set(&hdev->num_pd, 0);
-	atomic_set(&hdev->num_cq, 0);
+	xa_init_flags(&hdev->qps, XA_FLAGS_ALLOC);
+	xa_init_flags(&hdev->mrs, XA_FLAGS_ALLOC);
+	xa_init_flags(&hdev->ahs, XA_FLAGS_ALLOC1);
 
 	spin_lock(&hmmnic_dev_lock);
 	list_add_tail(&hdev->list, &hmmnic_dev_list);
@@ -160,11 +181,24 @@ static int __init hmmnic_init(void)
 {
 	int err;
 
+	/* Unbound: QP workers run in process context on any CPU. */
+	hmmnic_wq = alloc_workqueue("hmmnic", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!hmmnic_wq)
+		return -ENOMEM;
+	err = hmmnic_net_register();
+	if (err)
+		goto err_wq;
 	err = register_netdevice_notifier(&hmmnic_netdev_nb);
 	if (err)
-		return err;
+		goto err_net;
 	rdma_link_register(&hmmnic_link_ops);
 	return 0;
+
+err_net:
+	hmmnic_net_unregister();
+err_wq:
+	destroy_workqueue(hmmnic_wq);
+	return err;
 }
 
 static void __exit hmmnic_exit(void)
@@ -192,6 +226,8 @@ static void __exit hmmnic_exit(void)
 		ib_unregister_device(&hdev->ibdev);
 		put_device(&hdev->ibdev.dev);
 	}
+	hmmnic_net_unregister();
+	destroy_workqueue(hmmnic_wq);
 }
 
 module_init(hmmnic_init);

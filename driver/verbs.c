@@ -23,7 +23,7 @@ static int hmmnic_query_device(struct ib_device *ibdev,
 
 	memset(attr, 0, sizeof(*attr));
 	attr->sys_image_guid = hdev->ibdev.node_guid;
-	attr->max_mr_size = U64_MAX;
+	attr->max_mr_size = HMMNIC_MAX_MR_SIZE;
 	attr->page_size_cap = PAGE_SIZE;
 	attr->vendor_id = HMMNIC_VENDOR_ID;
 	attr->vendor_part_id = HMMNIC_VENDOR_PART_ID;
@@ -31,9 +31,14 @@ static int hmmnic_query_device(struct ib_device *ibdev,
 	attr->max_qp = HMMNIC_MAX_QP;
 	attr->max_qp_wr = HMMNIC_MAX_QP_WR;
 	attr->device_cap_flags = IB_DEVICE_SYS_IMAGE_GUID |
-				 IB_DEVICE_PORT_ACTIVE_EVENT;
-	/* Created by "rdma link add", so "rdma link delete" may remove it. */
-	attr->kernel_cap_flags = IBK_ALLOW_USER_UNREG;
+				 IB_DEVICE_PORT_ACTIVE_EVENT |
+				 IB_DEVICE_RC_RNR_NAK_GEN |
+				 IB_DEVICE_SHUTDOWN_PORT;
+	/*
+	 * Created by "rdma link add", so "rdma link delete" may remove it.
+	 * Kernel users get a reserved lkey for kernel virtual addresses.
+	 */
+	attr->kernel_cap_flags = IBK_ALLOW_USER_UNREG | IBK_LOCAL_DMA_LKEY;
 	attr->max_send_sge = HMMNIC_MAX_SGE;
 	attr->max_recv_sge = HMMNIC_MAX_SGE;
 	attr->max_sge_rd = HMMNIC_MAX_SGE;
@@ -44,7 +49,7 @@ static int hmmnic_query_device(struct ib_device *ibdev,
 	attr->max_qp_rd_atom = HMMNIC_MAX_RD_ATOM;
 	attr->max_qp_init_rd_atom = HMMNIC_MAX_RD_ATOM;
 	attr->max_res_rd_atom = HMMNIC_MAX_RD_ATOM * HMMNIC_MAX_QP;
-	attr->atomic_cap = IB_ATOMIC_NONE;
+	attr->atomic_cap = IB_ATOMIC_HCA;
 	attr->max_ah = HMMNIC_MAX_AH;
 	attr->max_srq = HMMNIC_MAX_SRQ;
 	attr->max_srq_wr = HMMNIC_MAX_SRQ_WR;
@@ -153,16 +158,6 @@ static void hmmnic_disassociate_ucontext(struct ib_ucontext *ibuc)
 {
 }
 
-/* Count one more object against an advertised per-device limit. */
-static int hmmnic_count_obj(atomic_t *count, int max)
-{
-	if (atomic_inc_return(count) > max) {
-		atomic_dec(count);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static int hmmnic_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
 	return hmmnic_count_obj(&to_hdev(ibpd->device)->num_pd, HMMNIC_MAX_PD);
@@ -174,93 +169,54 @@ static int hmmnic_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 	return 0;
 }
 
-/*
- * CQs: the ring is created here and shared with the provider, which polls
- * it without a syscall. Completions arrive with the data path; until then
- * a CQ stays empty.
- */
-static int hmmnic_create_cq(struct ib_cq *ibcq,
-			    const struct ib_cq_init_attr *attr,
-			    struct uverbs_attr_bundle *attrs)
-{
-	struct ib_udata *udata = attrs ? &attrs->driver_udata : NULL;
-	struct hmmnic_ucontext *uc = rdma_udata_to_drv_context(udata,
-					struct hmmnic_ucontext, ibuc);
-	struct hmmnic_dev *hdev = to_hdev(ibcq->device);
-	struct hmmnic_cq *cq = to_hcq(ibcq);
-	struct hmmnic_create_cq_resp resp = {};
-	u32 slots;
-	int err;
-
-	if (attr->flags)
-		return -EOPNOTSUPP;
-	if (attr->cqe < 1 || attr->cqe > HMMNIC_MAX_CQE)
-		return -EINVAL;
-	if (udata) {
-		/* No request data is defined; the ring offset must fit. */
-		if (udata->inlen && !ib_is_udata_cleared(udata, 0, udata->inlen))
-			return -EOPNOTSUPP;
-		if (udata->outlen < sizeof(resp))
-			return -EINVAL;
-	}
-
-	err = hmmnic_count_obj(&hdev->num_cq, HMMNIC_MAX_CQ);
-	if (err)
-		return err;
-	slots = roundup_pow_of_two(attr->cqe);
-	err = hmmnic_queue_init(&cq->queue, uc ? &uc->ibuc : NULL, slots,
-				sizeof(struct hmmnic_cqe));
-	if (err)
-		goto err_uncount;
-	ibcq->cqe = slots;
-
-	if (udata) {
-		resp.ring_offset = hmmnic_mmap_offset(cq->queue.mmap);
-		resp.ring_size = cq->queue.size;
-		resp.num_cqe = slots;
-		err = ib_copy_to_udata(udata, &resp, sizeof(resp));
-		if (err)
-			goto err_queue;
-	}
-	return 0;
-
-err_queue:
-	hmmnic_queue_destroy(&cq->queue);
-err_uncount:
-	atomic_dec(&hdev->num_cq);
-	return err;
-}
-
-static int hmmnic_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
-{
-	hmmnic_queue_destroy(&to_hcq(ibcq)->queue);
-	atomic_dec(&to_hdev(ibcq->device)->num_cq);
-	return 0;
-}
-
 static const struct ib_device_ops hmmnic_dev_ops = {
 	.owner = THIS_MODULE,
 	.driver_id = RDMA_DRIVER_UNKNOWN,
 	.uverbs_abi_ver = HMMNIC_UVERBS_ABI_VERSION,
 
+	.alloc_hw_port_stats = hmmnic_alloc_hw_port_stats,
 	.alloc_pd = hmmnic_alloc_pd,
 	.alloc_ucontext = hmmnic_alloc_ucontext,
+	.create_ah = hmmnic_create_ah,
 	.create_cq = hmmnic_create_cq,
+	.create_qp = hmmnic_create_qp,
+	.create_srq = hmmnic_create_srq,
+	.create_user_ah = hmmnic_create_ah,
 	.dealloc_driver = hmmnic_dealloc_driver,
 	.dealloc_pd = hmmnic_dealloc_pd,
 	.dealloc_ucontext = hmmnic_dealloc_ucontext,
+	.dereg_mr = hmmnic_dereg_mr,
+	.destroy_ah = hmmnic_destroy_ah,
 	.destroy_cq = hmmnic_destroy_cq,
+	.destroy_qp = hmmnic_destroy_qp,
+	.destroy_srq = hmmnic_destroy_srq,
 	.disassociate_ucontext = hmmnic_disassociate_ucontext,
+	.get_dma_mr = hmmnic_get_dma_mr,
+	.get_hw_stats = hmmnic_get_hw_stats,
 	.get_link_layer = hmmnic_get_link_layer,
 	.get_port_immutable = hmmnic_get_port_immutable,
 	.mmap = hmmnic_mmap,
 	.mmap_free = hmmnic_mmap_free,
+	.modify_qp = hmmnic_modify_qp,
+	.modify_srq = hmmnic_modify_srq,
+	.poll_cq = hmmnic_poll_cq,
+	.post_recv = hmmnic_post_recv,
+	.post_send = hmmnic_post_send,
+	.post_srq_recv = hmmnic_post_srq_recv,
 	.query_device = hmmnic_query_device,
 	.query_pkey = hmmnic_query_pkey,
 	.query_port = hmmnic_query_port,
+	.query_qp = hmmnic_query_qp,
+	.query_srq = hmmnic_query_srq,
+	.reg_user_mr = hmmnic_reg_user_mr,
+	.req_notify_cq = hmmnic_req_notify_cq,
+	.resize_cq = hmmnic_resize_cq,
 
+	INIT_RDMA_OBJ_SIZE(ib_ah, hmmnic_ah, ibah),
 	INIT_RDMA_OBJ_SIZE(ib_cq, hmmnic_cq, ibcq),
 	INIT_RDMA_OBJ_SIZE(ib_pd, hmmnic_pd, ibpd),
+	INIT_RDMA_OBJ_SIZE(ib_qp, hmmnic_qp, ibqp),
+	INIT_RDMA_OBJ_SIZE(ib_srq, hmmnic_srq, ibsrq),
 	INIT_RDMA_OBJ_SIZE(ib_ucontext, hmmnic_ucontext, ibuc),
 };
 
@@ -281,6 +237,14 @@ int hmmnic_register(struct hmmnic_dev *hdev, const char *name)
 	ibdev->phys_port_cnt = 1;
 	ibdev->num_comp_vectors = 1;
 	ibdev->local_dma_lkey = 0;
+	/*
+	 * The commands the core leaves to the driver: the doorbells of the
+	 * send and receive rings, and arming a CQ. Completions are polled
+	 * from the mapped ring, so POLL_CQ stays off.
+	 */
+	ibdev->uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND) |
+				  BIT_ULL(IB_USER_VERBS_CMD_POST_RECV) |
+				  BIT_ULL(IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
 	addrconf_addr_eui48((u8 *)&ibdev->node_guid, ndev->dev_addr);
 	ib_set_device_ops(ibdev, &hmmnic_dev_ops);
 

@@ -15,5 +15,17 @@ DECLARE_DRV_CMD(hmmnic_cmd_alloc_context, IB_USER_VERBS_CMD_GET_CONTEXT,
 		hmmnic_alloc_ucontext_cmd, hmmnic_alloc_ucontext_resp);
 DECLARE_DRV_CMD(hmmnic_cmd_create_cq, IB_USER_VERBS_CMD_CREATE_CQ,
 		empty, hmmnic_create_cq_resp);
+DECLARE_DRV_CMD(hmmnic_cmd_create_cq_ex, IB_USER_VERBS_EX_CMD_CREATE_CQ,
+		empty, hmmnic_create_cq_resp);
+DECLARE_DRV_CMD(hmmnic_cmd_resize_cq, IB_USER_VERBS_CMD_RESIZE_CQ,
+		empty, hmmnic_resize_cq_resp);
+DECLARE_DRV_CMD(hmmnic_cmd_create_qp, IB_USER_VERBS_CMD_CREATE_QP,
+		empty, hmmnic_create_qp_resp);
+DECLARE_DRV_CMD(hmmnic_cmd_create_qp_ex, IB_USER_VERBS_EX_CMD_CREATE_QP,
+		empty, hmmnic_create_qp_resp);
+DECLARE_DRV_CMD(hmmnic_cmd_create_srq, IB_USER_VERBS_CMD_CREATE_SRQ,
+		empty, hmmnic_create_srq_resp);
+DECLARE_DRV_CMD(hmmnic_cmd_create_ah, IB_USER_VERBS_CMD_CREATE_AH,
+		empty, hmmnic_create_ah_resp);
 
 #endif /* HMMNIC_PROV_ABI_H */

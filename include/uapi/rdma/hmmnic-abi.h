@@ -33,21 +33,31 @@ struct hmmnic_alloc_ucontext_resp {
 };
 
 /*
- * Rings shared through mmap (the CQ ring today). A ring is one mapping:
- * this header, then num_slots slots (a power of two) of a fixed size, at
- * offset HMMNIC_QUEUE_SLOTS_OFFSET. producer and consumer are free-running
- * counters; slot i lives at index (i & (num_slots - 1)). Each side writes
- * only its own counter, with release semantics after the slot it covers,
- * and reads the other's with acquire semantics. The kernel never trusts
- * the counter user space writes: a consumer that is ahead of the producer,
- * or more than num_slots behind it, puts the queue into error.
+ * Rings shared through mmap (CQs, send and receive queues, SRQs). A ring is
+ * one mapping: this header, then num_slots slots (a power of two) of a fixed
+ * size, at offset HMMNIC_QUEUE_SLOTS_OFFSET. producer and consumer are free-
+ * running counters; slot i lives at index (i & (num_slots - 1)). Each side
+ * writes only its own counter, with release semantics after the slot it
+ * covers, and reads the other's with acquire semantics. The kernel never
+ * trusts the counter user space writes: a consumer that is ahead of the
+ * producer, or more than num_slots behind it, puts the queue into error.
  */
 struct hmmnic_queue_hdr {
 	__u32 producer;
 	__u32 reserved0[15];	/* producer and consumer on separate lines */
 	__u32 consumer;
-	__u32 reserved1[15];
+	/*
+	 * Written by the kernel only. In a send queue: the QP state as the
+	 * data path sees it (the values of enum ibv_qp_state, HMMNIC_QPS_ERR
+	 * once the QP is in error). In a CQ: HMMNIC_CQ_STATE_ERROR once the
+	 * CQ overflowed.
+	 */
+	__u32 state;
+	__u32 reserved1[14];
 };
+
+#define HMMNIC_QPS_ERR		6
+#define HMMNIC_CQ_STATE_ERROR	1
 
 #define HMMNIC_QUEUE_SLOTS_OFFSET 128
 
@@ -62,7 +72,7 @@ struct hmmnic_cqe {
 	__u32 ex_data;
 	__u32 qp_num;
 	__u32 src_qp;
-	__u32 wc_flags;		/* IB_WC_* flags as user space knows them */
+	__u32 wc_flags;		/* HMMNIC_WC_* */
 	__u16 pkey_index;
 	__u16 slid;
 	__u8 sl;
@@ -72,10 +82,114 @@ struct hmmnic_cqe {
 	__aligned_u64 reserved1[2];
 };
 
+/* hmmnic_cqe.wc_flags: the values of libibverbs' enum ibv_wc_flags */
+#define HMMNIC_WC_GRH		(1 << 0)
+#define HMMNIC_WC_WITH_IMM	(1 << 1)
+#define HMMNIC_WC_WITH_INV	(1 << 3)
+
 struct hmmnic_create_cq_resp {
 	__aligned_u64 ring_offset;	/* mmap offset of the CQ ring */
 	__u32 ring_size;		/* bytes to map at ring_offset */
 	__u32 num_cqe;			/* slots in the ring */
+};
+
+/*
+ * resize_cq hands out a new ring that holds the completions not yet
+ * consumed from the old one; the old offset stops being mappable.
+ */
+struct hmmnic_resize_cq_resp {
+	__aligned_u64 ring_offset;
+	__u32 ring_size;
+	__u32 num_cqe;
+};
+
+/* A scatter/gather element, as in struct ibv_sge. */
+struct hmmnic_sge {
+	__aligned_u64 addr;
+	__u32 length;
+	__u32 lkey;
+};
+
+/*
+ * One send work request in a send queue slot. The kernel copies a WQE
+ * before it looks at it, and checks every field of the copy.
+ *
+ * opcode is enum ib_uverbs_wr_opcode, send_flags are HMMNIC_SEND_*.
+ * With HMMNIC_SEND_INLINE, inline_len bytes of data follow the header
+ * in place of the SGEs and num_sge is ignored. ex_data is the immediate
+ * data (network byte order) or the rkey to invalidate. remote_addr and
+ * rkey serve RDMA and atomic operations, compare_add and swap the atomic
+ * ones; ah, remote_qpn and remote_qkey serve UD (ah is the number that
+ * create_ah returned).
+ */
+struct hmmnic_send_wqe {
+	__aligned_u64 wr_id;
+	__u32 opcode;
+	__u32 send_flags;
+	__u32 num_sge;
+	__u32 inline_len;
+	__u32 ex_data;
+	__u32 rkey;
+	__aligned_u64 remote_addr;
+	__aligned_u64 compare_add;
+	__aligned_u64 swap;
+	__u32 ah;
+	__u32 remote_qpn;
+	__u32 remote_qkey;
+	__u32 reserved[3];
+	struct hmmnic_sge sge[];
+};
+
+/* hmmnic_send_wqe.send_flags: the values of enum ibv_send_flags */
+#define HMMNIC_SEND_FENCE	(1 << 0)
+#define HMMNIC_SEND_SIGNALED	(1 << 1)
+#define HMMNIC_SEND_SOLICITED	(1 << 2)
+#define HMMNIC_SEND_INLINE	(1 << 3)
+
+/* One receive work request in a receive queue or SRQ slot. */
+struct hmmnic_recv_wqe {
+	__aligned_u64 wr_id;
+	__u32 num_sge;
+	__u32 reserved;
+	struct hmmnic_sge sge[];
+};
+
+/*
+ * create_qp: the send queue and (without an SRQ) the receive queue are
+ * rings of WQE slots. The provider produces WQEs; the kernel's consumer
+ * counter advances when a WQE's slot may be reused. After producing send
+ * WQEs the provider rings the doorbell: a post_send command with no work
+ * requests. Receive WQEs need no doorbell while the QP works; once the
+ * send queue's state reads HMMNIC_QPS_ERR, a post_recv command with no
+ * work requests makes the kernel flush the new receive WQEs. (The provider
+ * publishes the producer before it reads the state and the kernel
+ * publishes the state before it reads the producer, so one of them always
+ * sees the other.)
+ */
+struct hmmnic_create_qp_resp {
+	__aligned_u64 sq_offset;
+	__aligned_u64 rq_offset;	/* 0 when the QP uses an SRQ */
+	__u32 sq_size;			/* bytes to map at sq_offset */
+	__u32 rq_size;
+	__u32 sq_slots;
+	__u32 rq_slots;
+	__u32 sq_slot_size;
+	__u32 rq_slot_size;
+	__u32 max_inline;
+	__u32 reserved;
+};
+
+struct hmmnic_create_srq_resp {
+	__aligned_u64 ring_offset;
+	__u32 ring_size;
+	__u32 num_slots;
+	__u32 slot_size;
+	__u32 reserved;
+};
+
+struct hmmnic_create_ah_resp {
+	__u32 ah;			/* goes into hmmnic_send_wqe.ah */
+	__u32 reserved;
 };
 
 #endif /* HMMNIC_ABI_USER_H */

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * hmmnic completer: acknowledgements, READ responses and atomic ACKs for
+ * an RC requester; retransmission on timeout and NAK.
+ *
+ * req.una is the oldest PSN not yet acknowledged; the WQE at req.tail
+ * holds it. An ACK for PSN p retires every WQE that ends at or before p.
+ * A READ or ATOMIC retires only with its response; an ACK beyond one
+ * whose response is missing means the response was lost, and the
+ * requester goes back to it.
+ */
+#include "hmmnic.h"
+
+/* RNR NAK timer field -> microseconds (IBTA table 45) */
+static const u32 hmmnic_rnr_usecs[32] = {
+	655360, 10, 20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960,
+	1280, 1920, 2560, 3840, 5120, 7680, 10240, 15360, 20480, 30720,
+	40960, 61440, 81920, 122880, 163840, 245760, 327680, 491520,
+};
+
+static inline struct hmmnic_send_wqe *hmmnic_tail_wqe(struct hmmnic_qp *qp)
+{
+	return qp->sq_shadow +
+	       (size_t)(qp->req.tail & (qp->sq.num_slots - 1)) *
+	       qp->sq.slot_size;
+}
+
+static inline struct hmmnic_swqe_state *hmmnic_tail_st(struct hmmnic_qp *qp)
+{
+	return &qp->sq_state[qp->req.tail & (qp->sq.num_slots - 1)];
+}
+
+static bool hmmnic_tail_busy(struct hmmnic_qp *qp)
+{
+	return qp->req.tail != qp->req.fetched && hmmnic_tail_st(qp)->started;
+}
+
+static bool hmmnic_is_rd_atomic(u32 opcode)
+{
+	return opcode == IB_WR_RDMA_READ || opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
+	       opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
+}
+
+/* Something was acknowledged: the retry budgets start over. */
+static void hmmnic_comp_progress(struct hmmnic_qp *qp)
+{
+	qp->req.retry_left = qp->attr.retry_cnt;
+	qp->req.rnr_left = qp->attr.rnr_retry;
+	if (hmmnic_psn_diff(qp->req.max_psn, qp->req.una) > 0)
+		hmmnic_req_arm_timer(qp);
+	else
+		timer_delete(&qp->retry_timer);
+}
+
+/*
+ * hmmnic_comp_ack - everything before @end is acknowledged
+ *
+ * Return: false if @end acknowledges PSNs never sent (the packet is bogus)
+ * or the requester had to go back to a lost READ/ATOMIC response.
+ */
+static bool hmmnic_comp_ack(struct hmmnic_qp *qp, u32 end)
+{
+	if (hmmnic_psn_diff(end, qp->req.max_psn) > 0)
+		return false;
+	if (hmmnic_psn_diff(end, qp->req.una) <= 0)
+		return true;
+
+	while (hmmnic_tail_busy(qp)) {
+		struct hmmnic_swqe_state *st = hmmnic_tail_st(qp);
+		u32 wqe_end = hmmnic_psn_add(st->first_psn, st->npkts);
+
+		if (hmmnic_psn_diff(wqe_end, end) > 0)
+			break;
+		if (hmmnic_is_rd_atomic(hmmnic_tail_wqe(qp)->opcode)) {
+			/* acknowledged beyond a response we never got */
+			hmmnic_req_rewind(qp, qp->req.una);
+			return false;
+		}
+		qp->req.una = wqe_end;
+		if (!hmmnic_req_complete(qp, IB_WC_SUCCESS))
+			return false;
+	}
+	if (hmmnic_tail_busy(qp) &&
+	    !hmmnic_is_rd_atomic(hmmnic_tail_wqe(qp)->opcode) &&
+	    hmmnic_psn_diff(end, qp->req.una) > 0)
+		qp->req.una = end;
+	hmmnic_comp_progress(qp);
+	return true;
+}
+
+/* Fail the oldest WQE with @status and put the QP into error. */
+static void hmmnic_comp_fail(struct hmmnic_qp *qp, enum ib_wc_status status)
+{
+	if (hmmnic_tail_busy(qp))
+		hmmnic_req_complete(qp, status);
+	hmmnic_qp_error(qp, false);
+}
+
+static void hmmnic_comp_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
+{
+	struct hmmnic_stats *stats = &qp->hdev->stats;
+
+	if (!hmmnic_comp_ack(qp, psn) || !hmmnic_tail_busy(qp))
+		return;
+
+	switch (syndrome & HMMNIC_AETH_TYPE_MASK) {
+	case HMMNIC_AETH_RNR_NAK:
+		hmmnic_count(stats, HMMNIC_CNT_RNR_NAKS_RCVD);
+		if (!qp->req.rnr_left) {
+			hmmnic_comp_fail(qp, IB_WC_RNR_RETRY_EXC_ERR);
+			return;
+		}
+		if (qp->attr.rnr_retry != 7)	/* 7 means forever */
+			qp->req.rnr_left--;
+		hmmnic_req_rewind(qp, psn);
+		qp->req.rnr_wait = true;
+		mod_timer(&qp->rnr_timer, jiffies +
+			  usecs_to_jiffies(hmmnic_rnr_usecs[syndrome & 0x1f]));
+		return;
+	case HMMNIC_AETH_NAK:
+		break;
+	default:
+		return;
+	}
+
+	switch (syndrome) {
+	case HMMNIC_NAK_PSN_SEQ:
+		hmmnic_count(stats, HMMNIC_CNT_SEQ_NAKS_RCVD);
+		hmmnic_req_rewind(qp, psn);
+		return;
+	case HMMNIC_NAK_INV_REQ:
+		hmmnic_count(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
+		hmmnic_comp_fail(qp, IB_WC_REM_INV_REQ_ERR);
+		return;
+	case HMMNIC_NAK_REM_ACCESS:
+		hmmnic_count(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
+		hmmnic_comp_fail(qp, IB_WC_REM_ACCESS_ERR);
+		return;
+	default:
+		hmmnic_count(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
+		hmmnic_comp_fail(qp, IB_WC_REM_OP_ERR);
+		return;
+	}
+}
+
+/*
+ * A READ response or atomic ACK for @psn: it must be the next PSN the
+ * oldest WQE, a READ or ATOMIC, is waiting for.
+ */
+static bool hmmnic_comp_response_ok(struct hmmnic_qp *qp, u32 psn,
+				    bool atomic)
+{
+	u32 opcode;
+
+	if (!hmmnic_comp_ack(qp, psn) || !hmmnic_tail_busy(qp))
+		return false;
+	opcode = hmmnic_tail_wqe(qp)->opcode;
+	if (atomic ? opcode == IB_WR_RDMA_READ || !hmmnic_is_rd_atomic(opcode) :
+		     opcode != IB_WR_RDMA_READ)
+		return false;
+	if (psn != qp->req.una) {
+		/* A gap: responses were lost. Ask again from the first. */
+		if (hmmnic_psn_diff(psn, qp->req.una) > 0)
+			hmmnic_req_rewind(qp, qp->req.una);
+		return false;
+	}
+	return true;
+}
+
+static void hmmnic_comp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_send_wqe *wqe;
+	struct hmmnic_swqe_state *st;
+	enum ib_wc_status status;
+	u64 offset;
+	u32 idx;
+
+	if (!hmmnic_comp_response_ok(qp, pkt->psn, false)) {
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_DUPLICATE);
+		return;
+	}
+	wqe = hmmnic_tail_wqe(qp);
+	st = hmmnic_tail_st(qp);
+	idx = hmmnic_psn_diff(pkt->psn, st->first_psn);
+	offset = (u64)idx * qp->mtu;
+
+	/*
+	 * The response must carry exactly the bytes this PSN stands for. (A
+	 * READ asked again from the middle is answered starting with FIRST.)
+	 */
+	if (!!(pkt->flags & HMMNIC_F_LAST) != (idx == st->npkts - 1) ||
+	    pkt->paylen != min_t(u64, st->length - offset, qp->mtu)) {
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_MALFORMED);
+		return;
+	}
+	status = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, offset,
+				 hmmnic_pkt_payload(skb), pkt->paylen, true);
+	if (status != IB_WC_SUCCESS) {
+		hmmnic_comp_fail(qp, status);
+		return;
+	}
+	qp->req.una = hmmnic_psn_add(pkt->psn, 1);
+	if (pkt->flags & HMMNIC_F_LAST)
+		hmmnic_req_complete(qp, IB_WC_SUCCESS);
+	hmmnic_comp_progress(qp);
+}
+
+static void hmmnic_comp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_atmack *ack;
+	struct hmmnic_send_wqe *wqe;
+	enum ib_wc_status status;
+	u64 orig;
+
+	if (!hmmnic_comp_response_ok(qp, pkt->psn, true)) {
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_DUPLICATE);
+		return;
+	}
+	wqe = hmmnic_tail_wqe(qp);
+	ack = hmmnic_pkt_eth(skb, HMMNIC_F_ATMACK);
+	orig = be64_to_cpu(ack->orig);
+	status = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, &orig,
+				 sizeof(orig), true);
+	if (status != IB_WC_SUCCESS) {
+		hmmnic_comp_fail(qp, status);
+		return;
+	}
+	qp->req.una = hmmnic_psn_add(pkt->psn, 1);
+	hmmnic_req_complete(qp, IB_WC_SUCCESS);
+	hmmnic_comp_progress(qp);
+}
+
+/* A response packet for this QP's requester. Consumes @skb. */
+void hmmnic_comp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	u8 syndrome = 0;
+
+	if (qp->state != IB_QPS_RTS && qp->state != IB_QPS_SQD) {
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
+		goto out;
+	}
+	if (pkt->flags & HMMNIC_F_AETH) {
+		struct hmmnic_aeth *aeth = hmmnic_pkt_eth(skb, HMMNIC_F_AETH);
+
+		syndrome = be32_to_cpu(aeth->smsn) >> 24;
+	}
+
+	switch (pkt->opcode) {
+	case HMMNIC_OP_ACK:
+		if ((syndrome & HMMNIC_AETH_TYPE_MASK) == HMMNIC_AETH_ACK) {
+			if (!hmmnic_comp_ack(qp, hmmnic_psn_add(pkt->psn, 1)))
+				hmmnic_count(&qp->hdev->stats,
+					     HMMNIC_CNT_DROP_DUPLICATE);
+		} else {
+			hmmnic_comp_nak(qp, syndrome, pkt->psn);
+		}
+		break;
+	case HMMNIC_OP_ATOMIC_ACK:
+		hmmnic_comp_atomic(qp, skb);
+		break;
+	default:
+		hmmnic_comp_read(qp, skb);
+		break;
+	}
+out:
+	kfree_skb(skb);
+}
+
+/* The retransmission timer expired: go back to the oldest unacked PSN. */
+void hmmnic_comp_timeout(struct hmmnic_qp *qp)
+{
+	if (qp->state != IB_QPS_RTS && qp->state != IB_QPS_SQD)
+		return;
+	if (hmmnic_psn_diff(qp->req.max_psn, qp->req.una) <= 0 ||
+	    !hmmnic_tail_busy(qp))
+		return;
+	if (qp->req.rnr_wait) {
+		hmmnic_req_arm_timer(qp);
+		return;
+	}
+	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_TIMEOUTS);
+	if (!qp->req.retry_left) {
+		hmmnic_comp_fail(qp, IB_WC_RETRY_EXC_ERR);
+		return;
+	}
+	qp->req.retry_left--;
+	hmmnic_req_rewind(qp, qp->req.una);
+	hmmnic_req_arm_timer(qp);
+}

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * hmmnic memory regions and the MR access layer.
+ *
+ * Every byte the data path reads from or writes to registered memory goes
+ * through hmmnic_mr_copy() and hmmnic_mr_atomic(). They are the only code
+ * that knows how a region is backed: pinned user pages (ib_umem) or, for
+ * kernel users, kernel virtual addresses. Transport code never touches a
+ * struct page. Keys are looked up in an xarray; a lookup takes a reference
+ * that deregistration waits for.
+ */
+#include <linux/highmem.h>
+#include <linux/random.h>
+#include <rdma/ib_umem.h>
+
+#include "hmmnic.h"
+
+#define HMMNIC_KEY_INDEX(key)	((key) >> 8)
+
+static int hmmnic_mr_insert(struct hmmnic_dev *hdev, struct hmmnic_mr *mr)
+{
+	static const struct xa_limit limit = XA_LIMIT(1, (1 << 24) - 1);
+	u32 index;
+	u8 variant;
+	int err;
+
+	if (atomic_inc_return(&hdev->num_mr) > HMMNIC_MAX_MR) {
+		atomic_dec(&hdev->num_mr);
+		return -ENOMEM;
+	}
+	refcount_set(&mr->ref, 1);
+	init_completion(&mr->done);
+	err = xa_alloc(&hdev->mrs, &index, mr, limit, GFP_KERNEL);
+	if (err) {
+		atomic_dec(&hdev->num_mr);
+		return err;
+	}
+	/* The low byte varies so that a stale key rarely hits a new MR. */
+	variant = get_random_u8();
+	mr->ibmr.lkey = index << 8 | variant;
+	mr->ibmr.rkey = mr->ibmr.lkey;
+	return 0;
+}
+
+/* Unpublish @mr and wait until no data-path access uses it any more. */
+static void hmmnic_mr_remove(struct hmmnic_dev *hdev, struct hmmnic_mr *mr)
+{
+	xa_erase(&hdev->mrs, HMMNIC_KEY_INDEX(mr->ibmr.lkey));
+	hmmnic_mr_put(mr);
+	wait_for_completion(&mr->done);
+	atomic_dec(&hdev->num_mr);
+}
+
+struct hmmnic_mr *hmmnic_mr_get(struct hmmnic_dev *hdev, u32 key)
+{
+	struct hmmnic_mr *mr;
+
+	rcu_read_lock();
+	mr = xa_load(&hdev->mrs, HMMNIC_KEY_INDEX(key));
+	if (mr && (mr->ibmr.lkey != key || !refcount_inc_not_zero(&mr->ref)))
+		mr = NULL;
+	rcu_read_unlock();
+	return mr;
+}
+
+void hmmnic_mr_put(struct hmmnic_mr *mr)
+{
+	if (refcount_dec_and_test(&mr->ref))
+		complete(&mr->done);
+}
+
+/*
+ * hmmnic_mr_check - may @pd access [@iova, @iova + @len) of @mr this way?
+ * @access: the IB_ACCESS_* flags the access needs; 0 for a local read
+ */
+bool hmmnic_mr_check(struct hmmnic_mr *mr, struct ib_pd *pd, u64 iova,
+		     u64 len, int access)
+{
+	if (mr->ibmr.pd != pd || (mr->access & access) != access)
+		return false;
+	if (!mr->umem)
+		return true;	/* kernel DMA MR: all of kernel memory */
+	return iova >= mr->ibmr.iova && len <= mr->ibmr.length &&
+	       iova - mr->ibmr.iova <= mr->ibmr.length - len;
+}
+
+/**
+ * hmmnic_mr_copy - copy between registered memory and a kernel buffer
+ * @mr: the region; hmmnic_mr_check() has approved the range
+ * @iova: first byte in the region
+ * @buf: the kernel buffer
+ * @len: bytes to copy
+ * @to_mr: copy @buf into the region, rather than the region into @buf
+ */
+int hmmnic_mr_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
+		   bool to_mr)
+{
+	u64 off;
+
+	if (!mr->umem) {
+		if (to_mr)
+			memcpy((void *)(uintptr_t)iova, buf, len);
+		else
+			memcpy(buf, (void *)(uintptr_t)iova, len);
+		return 0;
+	}
+
+	off = iova - mr->ibmr.iova + mr->page_offset;
+	while (len) {
+		unsigned long idx = off >> PAGE_SHIFT;
+		u32 pg_off = offset_in_page(off);
+		u32 n = min_t(u64, len, PAGE_SIZE - pg_off);
+		void *va;
+
+		if (WARN_ON_ONCE(idx >= mr->npages))
+			return -EFAULT;
+		va = kmap_local_page(mr->pages[idx]);
+		if (to_mr)
+			memcpy(va + pg_off, buf, n);
+		else
+			memcpy(buf, va + pg_off, n);
+		kunmap_local(va);
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * hmmnic_mr_atomic - an 8-byte atomic operation on registered memory
+ * @op: HMMNIC_OP_CMP_SWAP or HMMNIC_OP_FETCH_ADD
+ * @orig: the value before the operation
+ *
+ * The operation is a CPU atomic on the target word, so it is atomic with
+ * respect to other hmmnic atomics and to the CPU.
+ */
+int hmmnic_mr_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
+		     u64 swap, u64 *orig)
+{
+	atomic64_t *target;
+	void *va = NULL;
+	u64 off;
+
+	if (!IS_ALIGNED(iova, 8))
+		return -EINVAL;
+	if (mr->umem) {
+		off = iova - mr->ibmr.iova + mr->page_offset;
+		if (WARN_ON_ONCE((off >> PAGE_SHIFT) >= mr->npages))
+			return -EFAULT;
+		va = kmap_local_page(mr->pages[off >> PAGE_SHIFT]);
+		target = va + offset_in_page(off);
+	} else {
+		target = (atomic64_t *)(uintptr_t)iova;
+	}
+
+	if (op == HMMNIC_OP_CMP_SWAP)
+		*orig = atomic64_cmpxchg(target, cmp_add, swap);
+	else
+		*orig = atomic64_fetch_add(cmp_add, target);
+
+	if (va)
+		kunmap_local(va);
+	return 0;
+}
+
+static int hmmnic_mr_pin(struct hmmnic_mr *mr, struct ib_device *ibdev,
+			 u64 start, u64 length, int access)
+{
+	struct sg_page_iter iter;
+	unsigned long i = 0;
+
+	mr->umem = ib_umem_get(ibdev, start, length, access);
+	if (IS_ERR(mr->umem))
+		return PTR_ERR(mr->umem);
+	mr->npages = ib_umem_num_pages(mr->umem);
+	mr->page_offset = ib_umem_offset(mr->umem);
+	mr->pages = kvmalloc_array(mr->npages, sizeof(*mr->pages), GFP_KERNEL);
+	if (!mr->pages) {
+		ib_umem_release(mr->umem);
+		return -ENOMEM;
+	}
+	for_each_sgtable_page(&mr->umem->sgt_append.sgt, &iter, 0) {
+		if (WARN_ON_ONCE(i >= mr->npages))
+			break;
+		mr->pages[i++] = sg_page_iter_page(&iter);
+	}
+	return 0;
+}
+
+static void hmmnic_mr_unpin(struct hmmnic_mr *mr)
+{
+	kvfree(mr->pages);
+	ib_umem_release(mr->umem);
+}
+
+struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
+				 u64 iova, int access, struct ib_udata *udata)
+{
+	struct hmmnic_dev *hdev = to_hdev(ibpd->device);
+	struct hmmnic_mr *mr;
+	int err;
+
+	if (access & ~(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE |
+		       IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC |
+		       IB_ACCESS_RELAXED_ORDERING))
+		return ERR_PTR(-EOPNOTSUPP);
+	if (!length || length > HMMNIC_MAX_MR_SIZE)
+		return ERR_PTR(-EINVAL);
+	if (udata && udata->inlen &&
+	    !ib_is_udata_cleared(udata, 0, udata->inlen))
+		return ERR_PTR(-EOPNOTSUPP);
+
+	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+	err = hmmnic_mr_pin(mr, ibpd->device, start, length, access);
+	if (err)
+		goto err_free;
+	mr->access = access;
+	mr->ibmr.iova = iova;
+	mr->ibmr.length = length;
+	mr->ibmr.page_size = PAGE_SIZE;
+	err = hmmnic_mr_insert(hdev, mr);
+	if (err)
+		goto err_unpin;
+	return &mr->ibmr;
+
+err_unpin:
+	hmmnic_mr_unpin(mr);
+err_free:
+	kfree(mr);
+	return ERR_PTR(err);
+}
+
+/* A region over all of kernel memory, for kernel users of the device. */
+struct ib_mr *hmmnic_get_dma_mr(struct ib_pd *ibpd, int access)
+{
+	struct hmmnic_mr *mr;
+	int err;
+
+	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+	mr->access = access;
+	mr->ibmr.length = U64_MAX;
+	err = hmmnic_mr_insert(to_hdev(ibpd->device), mr);
+	if (err) {
+		kfree(mr);
+		return ERR_PTR(err);
+	}
+	return &mr->ibmr;
+}
+
+int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
+{
+	struct hmmnic_mr *mr = to_hmr(ibmr);
+
+	hmmnic_mr_remove(to_hdev(ibmr->device), mr);
+	if (mr->umem)
+		hmmnic_mr_unpin(mr);
+	kfree(mr);
+	return 0;
+}
+
+/**
+ * hmmnic_sge_copy - copy between a WQE's SGE list and a kernel buffer
+ * @qp: the QP whose PD the local keys must belong to
+ * @sge: the list (a private copy, already checked for length overflow)
+ * @num_sge: its length
+ * @offset: where in the concatenated list to start
+ * @buf: the kernel buffer
+ * @len: bytes to copy
+ * @to_sge: write into the SGEs (needs IB_ACCESS_LOCAL_WRITE)
+ *
+ * Return: IB_WC_SUCCESS, IB_WC_LOC_PROT_ERR for a bad key, PD, access or
+ * range, IB_WC_LOC_LEN_ERR when the list is shorter than @offset + @len.
+ */
+enum ib_wc_status hmmnic_sge_copy(struct hmmnic_qp *qp,
+				  const struct hmmnic_sge *sge, u32 num_sge,
+				  u64 offset, void *buf, u64 len, bool to_sge)
+{
+	int access = to_sge ? IB_ACCESS_LOCAL_WRITE : 0;
+	u32 i;
+
+	for (i = 0; i < num_sge && len; i++) {
+		struct hmmnic_mr *mr;
+		u64 n;
+		int err;
+
+		if (offset >= sge[i].length) {
+			offset -= sge[i].length;
+			continue;
+		}
+		n = min_t(u64, len, sge[i].length - offset);
+
+		/* The reserved lkey: kernel virtual addresses, kernel QPs only */
+		if (sge[i].lkey == qp->hdev->ibdev.local_dma_lkey && !qp->user) {
+			void *va = (void *)(uintptr_t)(sge[i].addr + offset);
+
+			if (to_sge)
+				memcpy(va, buf, n);
+			else
+				memcpy(buf, va, n);
+		} else {
+			mr = hmmnic_mr_get(qp->hdev, sge[i].lkey);
+			if (!mr)
+				return IB_WC_LOC_PROT_ERR;
+			if (!hmmnic_mr_check(mr, qp->ibqp.pd,
+					     sge[i].addr + offset, n, access)) {
+				hmmnic_mr_put(mr);
+				return IB_WC_LOC_PROT_ERR;
+			}
+			err = hmmnic_mr_copy(mr, sge[i].addr + offset, buf, n,
+					     to_sge);
+			hmmnic_mr_put(mr);
+			if (err)
+				return IB_WC_LOC_PROT_ERR;
+		}
+		buf += n;
+		len -= n;
+		offset = 0;
+	}
+	return len ? IB_WC_LOC_LEN_ERR : IB_WC_SUCCESS;
+}

@@ -1,0 +1,624 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * hmmnic requester and the QP worker.
+ *
+ * The worker (hmmnic_qp_work) owns all transport state of a QP. It runs in
+ * process context, so the MR access layer may sleep, and it interleaves,
+ * one packet at a time: responses for the completer (comp.c), requests
+ * for the responder (resp.c), READ responses being sent, and new request
+ * packets from the send queue (here).
+ *
+ * The requester copies each WQE out of the shared send queue before it
+ * looks at it, checks the copy, and sends its packets. An RC WQE keeps its
+ * ring slot until it completes, so the private copy can be sent again
+ * after a loss (go-back-N from the first unacknowledged PSN).
+ */
+#include <linux/vmalloc.h>
+
+#include "hmmnic.h"
+
+static inline struct hmmnic_send_wqe *hmmnic_swqe(struct hmmnic_qp *qp,
+						  u32 index)
+{
+	return qp->sq_shadow +
+	       (size_t)(index & (qp->sq.num_slots - 1)) * qp->sq.slot_size;
+}
+
+static inline struct hmmnic_swqe_state *hmmnic_sst(struct hmmnic_qp *qp,
+						   u32 index)
+{
+	return &qp->sq_state[index & (qp->sq.num_slots - 1)];
+}
+
+static bool hmmnic_wqe_is_rd_atomic(const struct hmmnic_send_wqe *wqe)
+{
+	return wqe->opcode == IB_WR_RDMA_READ ||
+	       wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
+	       wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
+}
+
+/*
+ * hmmnic_pkt_new - allocate a packet and fill in its BTH
+ * @paylen: payload bytes the caller will copy to hmmnic_pkt_payload()
+ *
+ * The packet has the opcode's extension headers zeroed, the payload, the
+ * pad, and room for the UDP/IP headers and the ICRC. skb->cb describes it
+ * the way hmmnic_rcv() would.
+ */
+struct sk_buff *hmmnic_pkt_new(struct hmmnic_qp *qp, u8 opcode, u32 paylen,
+			       u32 psn, bool ackreq, u32 dest_qpn)
+{
+	const struct hmmnic_op_info *info = hmmnic_op_info(opcode);
+	struct hmmnic_dev *hdev = qp->hdev;
+	unsigned int pad = -paylen & 3;
+	struct hmmnic_pkt *pkt;
+	struct hmmnic_bth *bth;
+	struct sk_buff *skb;
+
+	skb = alloc_skb(hmmnic_headroom(hdev) + info->hdr_len + paylen + pad +
+			HMMNIC_ICRC_SIZE, GFP_KERNEL);
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, hmmnic_headroom(hdev));
+	bth = skb_put_zero(skb, info->hdr_len);
+	bth->opcode = opcode;
+	bth->flags = pad << HMMNIC_BTH_PAD_SHIFT;
+	bth->pkey = cpu_to_be16(HMMNIC_DEFAULT_PKEY);
+	bth->qpn = cpu_to_be32(dest_qpn & HMMNIC_QPN_MASK);
+	bth->apsn = cpu_to_be32((psn & HMMNIC_PSN_MASK) |
+				(ackreq ? HMMNIC_BTH_ACKREQ : 0));
+	skb_put(skb, paylen);
+	if (pad)
+		skb_put_zero(skb, pad);
+
+	memset(skb->cb, 0, sizeof(skb->cb));
+	pkt = hmmnic_pkt(skb);
+	pkt->opcode = opcode;
+	pkt->flags = info->flags;
+	pkt->psn = psn;
+	pkt->paylen = paylen;
+	return skb;
+}
+
+/* ---- completions of send WQEs ---- */
+
+static u32 hmmnic_send_wc_opcode(u32 wr_opcode)
+{
+	switch (wr_opcode) {
+	case IB_WR_RDMA_WRITE:
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+		return IB_WC_RDMA_WRITE;
+	case IB_WR_RDMA_READ:
+		return IB_WC_RDMA_READ;
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+		return IB_WC_COMP_SWAP;
+	case IB_WR_ATOMIC_FETCH_AND_ADD:
+		return IB_WC_FETCH_ADD;
+	default:
+		return IB_WC_SEND;
+	}
+}
+
+/*
+ * hmmnic_req_complete - retire the oldest send WQE
+ * @status: IB_WC_SUCCESS or the error it ends with
+ *
+ * A successful unsignaled WQE only frees its slot. Returns false if the
+ * completion could not be delivered (CQ overflow); the QP is then in error.
+ */
+bool hmmnic_req_complete(struct hmmnic_qp *qp, enum ib_wc_status status)
+{
+	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&qp->sq);
+	struct hmmnic_send_wqe *wqe = hmmnic_swqe(qp, qp->req.tail);
+	struct hmmnic_swqe_state *st = hmmnic_sst(qp, qp->req.tail);
+	bool ok = true;
+	u32 end;
+
+	struct hmmnic_cqe cqe = {
+		.wr_id = wqe->wr_id,
+		.status = status,
+		.opcode = hmmnic_send_wc_opcode(wqe->opcode),
+		.qp_num = qp->ibqp.qp_num,
+		.byte_len = st->length,
+	};
+	bool signaled = status != IB_WC_SUCCESS || qp->sq_sig_all ||
+			(wqe->send_flags & HMMNIC_SEND_SIGNALED);
+
+	if (st->started && hmmnic_wqe_is_rd_atomic(wqe) && qp->req.rd_atomic)
+		qp->req.rd_atomic--;
+	end = hmmnic_psn_add(st->first_psn, st->npkts);
+	memset(st, 0, sizeof(*st));
+	qp->req.tail++;
+	if ((s32)(qp->req.cur - qp->req.tail) < 0) {
+		/* retired a WQE the requester had gone back to */
+		st = hmmnic_sst(qp, qp->req.tail);
+		qp->req.cur = qp->req.tail;
+		qp->req.cur_pkt = 0;
+		qp->req.psn = qp->req.tail != qp->req.fetched && st->started ?
+			      st->first_psn : end;
+	}
+	/* The slot is free before the completion says so. */
+	smp_store_release(&hdr->consumer, qp->req.tail);
+	if (signaled && hmmnic_cq_post(qp->scq, &cqe, qp, false)) {
+		hmmnic_qp_error(qp, true);
+		ok = false;
+	}
+	return ok;
+}
+
+/* ---- fetching and checking WQEs ---- */
+
+static u64 hmmnic_wqe_length(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe)
+{
+	u64 len = 0;
+	u32 i;
+
+	if (wqe->send_flags & HMMNIC_SEND_INLINE)
+		return wqe->inline_len;
+	for (i = 0; i < wqe->num_sge; i++)
+		len += wqe->sge[i].length;
+	return len;
+}
+
+/* The status a WQE fails with before it is sent, or IB_WC_SUCCESS. */
+static enum ib_wc_status hmmnic_wqe_check(struct hmmnic_qp *qp,
+					  struct hmmnic_send_wqe *wqe,
+					  u64 *length)
+{
+	bool rc = qp->ibqp.qp_type == IB_QPT_RC;
+	u64 len;
+
+	switch (wqe->opcode) {
+	case IB_WR_SEND:
+	case IB_WR_SEND_WITH_IMM:
+		break;
+	case IB_WR_RDMA_WRITE:
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+	case IB_WR_RDMA_READ:
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+	case IB_WR_ATOMIC_FETCH_AND_ADD:
+		if (!rc)
+			return IB_WC_LOC_QP_OP_ERR;
+		break;
+	default:
+		return IB_WC_LOC_QP_OP_ERR;
+	}
+	if (wqe->send_flags & ~(HMMNIC_SEND_FENCE | HMMNIC_SEND_SIGNALED |
+				HMMNIC_SEND_SOLICITED | HMMNIC_SEND_INLINE))
+		return IB_WC_LOC_QP_OP_ERR;
+	if (wqe->send_flags & HMMNIC_SEND_INLINE) {
+		if (wqe->inline_len > qp->max_inline ||
+		    hmmnic_wqe_is_rd_atomic(wqe))
+			return IB_WC_LOC_QP_OP_ERR;
+	} else if (wqe->num_sge > qp->max_send_sge) {
+		return IB_WC_LOC_QP_OP_ERR;
+	}
+
+	len = hmmnic_wqe_length(qp, wqe);
+	*length = len;
+	if (len > HMMNIC_MAX_MSG_SZ)
+		return IB_WC_LOC_LEN_ERR;
+	if ((wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
+	     wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD) && len != 8)
+		return IB_WC_LOC_LEN_ERR;
+	if (!rc && len > hmmnic_ud_mtu(qp))
+		return IB_WC_LOC_LEN_ERR;
+	return IB_WC_SUCCESS;
+}
+
+/*
+ * Copy newly posted WQEs out of the ring. A producer that is impossible
+ * (more than the ring ahead of the oldest WQE) breaks the QP.
+ */
+static void hmmnic_req_fetch(struct hmmnic_qp *qp)
+{
+	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&qp->sq);
+	u32 prod = smp_load_acquire(&hdr->producer);
+
+	if (prod - qp->req.tail > qp->sq.num_slots) {
+		hmmnic_qp_error(qp, true);
+		return;
+	}
+	while (qp->req.fetched != prod) {
+		struct hmmnic_send_wqe *wqe = hmmnic_swqe(qp, qp->req.fetched);
+		struct hmmnic_swqe_state *st = hmmnic_sst(qp, qp->req.fetched);
+
+		memcpy(wqe, hmmnic_queue_slot(&qp->sq, qp->req.fetched),
+		       qp->sq.slot_size);
+		memset(st, 0, sizeof(*st));
+		st->status = hmmnic_wqe_check(qp, wqe, &st->length);
+		qp->req.fetched++;
+	}
+}
+
+/* ---- building request packets ---- */
+
+static u8 hmmnic_req_opcode(struct hmmnic_send_wqe *wqe, u32 pkt, u32 npkts)
+{
+	bool first = pkt == 0, last = pkt == npkts - 1;
+	bool imm = wqe->opcode == IB_WR_SEND_WITH_IMM ||
+		   wqe->opcode == IB_WR_RDMA_WRITE_WITH_IMM;
+
+	switch (wqe->opcode) {
+	case IB_WR_SEND:
+	case IB_WR_SEND_WITH_IMM:
+		if (first && last)
+			return imm ? HMMNIC_OP_SEND_ONLY_IMM : HMMNIC_OP_SEND_ONLY;
+		if (first)
+			return HMMNIC_OP_SEND_FIRST;
+		if (last)
+			return imm ? HMMNIC_OP_SEND_LAST_IMM : HMMNIC_OP_SEND_LAST;
+		return HMMNIC_OP_SEND_MIDDLE;
+	case IB_WR_RDMA_WRITE:
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+		if (first && last)
+			return imm ? HMMNIC_OP_WRITE_ONLY_IMM :
+				     HMMNIC_OP_WRITE_ONLY;
+		if (first)
+			return HMMNIC_OP_WRITE_FIRST;
+		if (last)
+			return imm ? HMMNIC_OP_WRITE_LAST_IMM :
+				     HMMNIC_OP_WRITE_LAST;
+		return HMMNIC_OP_WRITE_MIDDLE;
+	case IB_WR_RDMA_READ:
+		return HMMNIC_OP_READ_REQ;
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+		return HMMNIC_OP_CMP_SWAP;
+	default:
+		return HMMNIC_OP_FETCH_ADD;
+	}
+}
+
+static enum ib_wc_status hmmnic_req_payload(struct hmmnic_qp *qp,
+					    struct hmmnic_send_wqe *wqe,
+					    u64 offset, void *buf, u32 len)
+{
+	if (!len)
+		return IB_WC_SUCCESS;
+	if (wqe->send_flags & HMMNIC_SEND_INLINE) {
+		memcpy(buf, (u8 *)wqe->sge + offset, len);
+		return IB_WC_SUCCESS;
+	}
+	return hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, offset, buf, len,
+			       false);
+}
+
+static void hmmnic_req_fill_eth(struct hmmnic_qp *qp, struct sk_buff *skb,
+				struct hmmnic_send_wqe *wqe,
+				struct hmmnic_swqe_state *st, u32 pkt_idx)
+{
+	u32 flags = hmmnic_pkt(skb)->flags;
+	u64 offset = (u64)pkt_idx * qp->mtu;
+
+	if (flags & HMMNIC_F_RETH) {
+		struct hmmnic_reth *reth = hmmnic_pkt_eth(skb, HMMNIC_F_RETH);
+
+		reth->va = cpu_to_be64(wqe->remote_addr + offset);
+		reth->rkey = cpu_to_be32(wqe->rkey);
+		reth->len = cpu_to_be32(st->length - offset);
+	}
+	if (flags & HMMNIC_F_ATMETH) {
+		struct hmmnic_atmeth *a = hmmnic_pkt_eth(skb, HMMNIC_F_ATMETH);
+
+		a->va = cpu_to_be64(wqe->remote_addr);
+		a->rkey = cpu_to_be32(wqe->rkey);
+		a->swap_add = cpu_to_be64(wqe->opcode ==
+					  IB_WR_ATOMIC_CMP_AND_SWP ?
+					  wqe->swap : wqe->compare_add);
+		a->compare = cpu_to_be64(wqe->compare_add);
+	}
+	if (flags & HMMNIC_F_DETH) {
+		struct hmmnic_deth *deth = hmmnic_pkt_eth(skb, HMMNIC_F_DETH);
+		u32 qkey = wqe->remote_qkey;
+
+		/* A Q_Key with the high bit set means "use the QP's". */
+		if (qkey & 0x80000000 && qp->ibqp.qp_type != IB_QPT_GSI)
+			qkey = qp->attr.qkey;
+		deth->qkey = cpu_to_be32(qkey);
+		deth->sqp = cpu_to_be32(qp->ibqp.qp_num);
+	}
+	if (flags & HMMNIC_F_IMM) {
+		struct hmmnic_immdt *imm = hmmnic_pkt_eth(skb, HMMNIC_F_IMM);
+
+		imm->data = (__force __be32)wqe->ex_data;
+	}
+}
+
+/*
+ * Send packet req.cur_pkt of the WQE at req.cur. Returns the status of
+ * reading the local memory.
+ */
+static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
+					     struct hmmnic_send_wqe *wqe,
+					     struct hmmnic_swqe_state *st)
+{
+	u32 pkt_idx = qp->req.cur_pkt;
+	u32 psn = hmmnic_psn_add(st->first_psn, pkt_idx);
+	bool rc = qp->ibqp.qp_type == IB_QPT_RC;
+	u8 opcode = hmmnic_req_opcode(wqe, pkt_idx, st->npkts);
+	u32 flags = hmmnic_op_info(opcode)->flags;
+	u64 offset = (u64)pkt_idx * qp->mtu;
+	u32 paylen = 0, dest_qpn;
+	enum ib_wc_status status;
+	struct hmmnic_av av, *avp = &qp->av;
+	struct sk_buff *skb;
+	bool last, ackreq;
+
+	if (!rc) {
+		opcode = opcode == HMMNIC_OP_SEND_ONLY_IMM ?
+			 HMMNIC_OP_UD_SEND_ONLY_IMM : HMMNIC_OP_UD_SEND_ONLY;
+		flags = hmmnic_op_info(opcode)->flags;
+		if (hmmnic_ah_lookup(qp->hdev, wqe->ah, qp->ibqp.pd, &av))
+			return IB_WC_LOC_QP_OP_ERR;
+		avp = &av;
+		dest_qpn = wqe->remote_qpn;
+	} else {
+		dest_qpn = qp->attr.dest_qp_num;
+	}
+	if (flags & HMMNIC_F_PAYLOAD)
+		paylen = min_t(u64, st->length - offset, qp->mtu);
+
+	last = flags & HMMNIC_F_LAST;
+	ackreq = rc && (last || hmmnic_psn_diff(psn, qp->req.una) >=
+			HMMNIC_TX_WINDOW / 2);
+	skb = hmmnic_pkt_new(qp, opcode, paylen, psn, ackreq, dest_qpn);
+	if (!skb)
+		return IB_WC_GENERAL_ERR;
+	if (last && (wqe->send_flags & HMMNIC_SEND_SOLICITED))
+		((struct hmmnic_bth *)skb->data)->flags |= HMMNIC_BTH_SE;
+	hmmnic_req_fill_eth(qp, skb, wqe, st, pkt_idx);
+	status = hmmnic_req_payload(qp, wqe, offset, hmmnic_pkt_payload(skb),
+				    paylen);
+	if (status != IB_WC_SUCCESS) {
+		kfree_skb(skb);
+		return status;
+	}
+	if (rc && hmmnic_psn_diff(psn, qp->req.max_psn) < 0)
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_RETRANSMITS);
+	else if (rc)
+		qp->req.max_psn = hmmnic_psn_add(psn, 1);
+
+	hmmnic_xmit(qp->hdev, avp, rc ? qp->sport :
+		    cpu_to_be16(rdma_get_udp_sport(avp->flow_label,
+						   qp->ibqp.qp_num, dest_qpn)),
+		    skb);
+	return IB_WC_SUCCESS;
+}
+
+static u32 hmmnic_req_npkts(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
+			    u64 length)
+{
+	if (qp->ibqp.qp_type != IB_QPT_RC ||
+	    wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
+	    wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD)
+		return 1;
+	return max_t(u32, DIV_ROUND_UP_ULL(length, qp->mtu), 1);
+}
+
+void hmmnic_req_arm_timer(struct hmmnic_qp *qp)
+{
+	unsigned long t;
+
+	if (!qp->attr.timeout || READ_ONCE(qp->dying))
+		return;
+	/* 4.096 us * 2^timeout, at least two jiffies */
+	t = usecs_to_jiffies((4096ULL << qp->attr.timeout) / 1000);
+	mod_timer(&qp->retry_timer, jiffies + max(t, 2UL));
+}
+
+/* Start the next WQE if the rules allow it; false if it has to wait. */
+static bool hmmnic_req_start(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
+			     struct hmmnic_swqe_state *st)
+{
+	if (qp->state == IB_QPS_SQD)
+		return false;
+	if (st->status != IB_WC_SUCCESS) {
+		/* Bad WQE: everything before it finishes first. */
+		if (qp->req.tail == qp->req.cur) {
+			hmmnic_req_complete(qp, st->status);
+			hmmnic_qp_error(qp, false);
+		}
+		return false;
+	}
+	if (hmmnic_wqe_is_rd_atomic(wqe)) {
+		if (qp->req.rd_atomic >= max_t(u32, qp->attr.max_rd_atomic, 1))
+			return false;
+	} else if ((wqe->send_flags & HMMNIC_SEND_FENCE) &&
+		   qp->req.rd_atomic) {
+		return false;
+	}
+	if (hmmnic_wqe_is_rd_atomic(wqe))
+		qp->req.rd_atomic++;
+	st->first_psn = qp->req.psn;
+	st->npkts = hmmnic_req_npkts(qp, wqe, st->length);
+	st->started = true;
+	qp->req.cur_pkt = 0;
+	return true;
+}
+
+/*
+ * hmmnic_req_step - send one request packet
+ *
+ * Return: true if a packet went out (or a WQE was retired), false if the
+ * requester has nothing it may send now.
+ */
+bool hmmnic_req_step(struct hmmnic_qp *qp)
+{
+	struct hmmnic_send_wqe *wqe;
+	struct hmmnic_swqe_state *st;
+	enum ib_wc_status status;
+	bool rc = qp->ibqp.qp_type == IB_QPT_RC;
+
+	if (qp->state != IB_QPS_RTS && qp->state != IB_QPS_SQD)
+		return false;
+	if (qp->req.rnr_wait)
+		return false;
+	if (qp->req.cur == qp->req.fetched)
+		hmmnic_req_fetch(qp);
+	if (qp->req.cur == qp->req.fetched || qp->state == IB_QPS_ERR)
+		return false;
+
+	wqe = hmmnic_swqe(qp, qp->req.cur);
+	st = hmmnic_sst(qp, qp->req.cur);
+	if (!st->started && !hmmnic_req_start(qp, wqe, st))
+		return false;
+	if (rc && hmmnic_psn_diff(hmmnic_psn_add(st->first_psn,
+						 qp->req.cur_pkt),
+				  qp->req.una) >= HMMNIC_TX_WINDOW)
+		return false;
+
+	status = hmmnic_req_send_pkt(qp, wqe, st);
+	if (status != IB_WC_SUCCESS) {
+		/* Local error: complete in order, then flush the rest. */
+		st->status = status;
+		if (qp->req.tail == qp->req.cur) {
+			hmmnic_req_complete(qp, status);
+			hmmnic_qp_error(qp, false);
+		}
+		return false;
+	}
+
+	if (wqe->opcode == IB_WR_RDMA_READ)
+		qp->req.cur_pkt = st->npkts;	/* one request, npkts PSNs */
+	else
+		qp->req.cur_pkt++;
+	if (qp->req.cur_pkt < st->npkts)
+		return true;
+
+	qp->req.psn = hmmnic_psn_add(st->first_psn, st->npkts);
+	qp->req.cur++;
+	if (!rc) {
+		/* UD has no acknowledgements: done once sent. */
+		qp->req.una = qp->req.psn;
+		hmmnic_req_complete(qp, IB_WC_SUCCESS);
+	} else if (!timer_pending(&qp->retry_timer)) {
+		hmmnic_req_arm_timer(qp);
+	}
+	return true;
+}
+
+/*
+ * hmmnic_req_rewind - go back to @psn and send everything from there again
+ *
+ * @psn lies in a WQE between req.tail and req.cur that has started.
+ */
+void hmmnic_req_rewind(struct hmmnic_qp *qp, u32 psn)
+{
+	u32 i;
+
+	for (i = qp->req.tail; i != qp->req.fetched; i++) {
+		struct hmmnic_swqe_state *st = hmmnic_sst(qp, i);
+		s32 off;
+
+		if (!st->started)
+			break;
+		off = hmmnic_psn_diff(psn, st->first_psn);
+		if (off >= 0 && off < st->npkts) {
+			qp->req.cur = i;
+			qp->req.cur_pkt = off;
+			qp->req.psn = psn;
+			return;
+		}
+	}
+}
+
+/* ---- flushing a QP in error ---- */
+
+static void hmmnic_flush_recv(struct hmmnic_qp *qp, u64 wr_id)
+{
+	struct hmmnic_cqe cqe = {
+		.wr_id = wr_id,
+		.status = IB_WC_WR_FLUSH_ERR,
+		.opcode = IB_WC_RECV,
+		.qp_num = qp->ibqp.qp_num,
+	};
+
+	hmmnic_cq_post(qp->rcq, &cqe, qp, false);
+}
+
+/*
+ * Complete everything posted with IB_WC_WR_FLUSH_ERR (a WQE that failed
+ * its checks completes with its own error). SRQ WQEs stay in the SRQ
+ * except the one this QP had taken.
+ */
+static void hmmnic_qp_flush(struct hmmnic_qp *qp)
+{
+	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
+
+	timer_delete(&qp->retry_timer);
+	timer_delete(&qp->rnr_timer);
+	skb_queue_purge(&qp->rxq);
+	skb_queue_purge(&qp->ackq);
+	qp->resp.reading = NULL;
+
+	hmmnic_req_fetch(qp);
+	while (qp->req.tail != qp->req.fetched) {
+		struct hmmnic_swqe_state *st = hmmnic_sst(qp, qp->req.tail);
+
+		hmmnic_req_complete(qp, st->status != IB_WC_SUCCESS ?
+				    st->status : IB_WC_WR_FLUSH_ERR);
+	}
+	qp->req.cur = qp->req.tail;
+	qp->req.rd_atomic = 0;
+
+	if (qp->resp.have_wqe) {
+		hmmnic_flush_recv(qp, wqe->wr_id);
+		qp->resp.have_wqe = false;
+	}
+	if (qp->srq)
+		return;
+	while (!hmmnic_rq_get(qp->rq, wqe))
+		hmmnic_flush_recv(qp, wqe->wr_id);
+}
+
+/* ---- the worker ---- */
+
+void hmmnic_qp_work(struct work_struct *work)
+{
+	struct hmmnic_qp *qp = container_of(work, struct hmmnic_qp, work);
+	int budget = HMMNIC_WORK_BUDGET;
+	bool progress = true;
+	struct sk_buff *skb;
+
+	mutex_lock(&qp->mutex);
+	if (qp->state == IB_QPS_RESET || qp->state == IB_QPS_INIT)
+		goto out;
+	if (qp->req.need_retry) {
+		qp->req.need_retry = false;
+		hmmnic_comp_timeout(qp);
+	}
+
+	while (progress && budget > 0 && qp->state != IB_QPS_ERR) {
+		progress = false;
+		skb = skb_dequeue(&qp->ackq);
+		if (skb) {
+			hmmnic_comp_rcv(qp, skb);
+			progress = true;
+		}
+		if (qp->resp.reading) {
+			progress |= hmmnic_resp_read_step(qp);
+		} else {
+			skb = skb_dequeue(&qp->rxq);
+			if (skb) {
+				hmmnic_resp_rcv(qp, skb);
+				progress = true;
+			}
+		}
+		progress |= hmmnic_req_step(qp);
+		budget--;
+	}
+	hmmnic_resp_send_ack(qp);
+
+	if (qp->state == IB_QPS_ERR)
+		hmmnic_qp_flush(qp);
+	else if (!budget)
+		hmmnic_qp_sched(qp);
+	if (qp->state == IB_QPS_SQD && !qp->req.drained &&
+	    qp->req.tail == qp->req.cur) {
+		qp->req.drained = true;
+		if (qp->attr.en_sqd_async_notify)
+			hmmnic_qp_event(qp, IB_EVENT_SQ_DRAINED);
+	}
+out:
+	mutex_unlock(&qp->mutex);
+}

@@ -1,0 +1,620 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * hmmnic responder: executes incoming requests (SEND, RDMA WRITE, RDMA
+ * READ, atomics) in PSN order, answers with ACKs, NAKs, READ responses and
+ * atomic ACKs, and handles duplicates after a requester went back.
+ *
+ * ACKs are coalesced: a request that asks for one marks the ACK pending,
+ * and the worker sends a single ACK for the newest PSN when it has run out
+ * of packets (never while a READ's responses are still going out, since
+ * the ACK would claim the READ finished).
+ */
+#include <rdma/ib_mad.h>
+
+#include "hmmnic.h"
+
+static void hmmnic_resp_xmit(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	hmmnic_xmit(qp->hdev, &qp->av, qp->sport, skb);
+}
+
+static void hmmnic_resp_set_aeth(struct sk_buff *skb, u8 syndrome, u32 msn)
+{
+	struct hmmnic_aeth *aeth = hmmnic_pkt_eth(skb, HMMNIC_F_AETH);
+
+	aeth->smsn = cpu_to_be32((u32)syndrome << 24 | (msn & 0xffffff));
+}
+
+static void hmmnic_resp_ack(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
+{
+	struct sk_buff *skb;
+
+	skb = hmmnic_pkt_new(qp, HMMNIC_OP_ACK, 0, psn, false,
+			     qp->attr.dest_qp_num);
+	if (!skb)
+		return;		/* the requester will time out and retry */
+	hmmnic_resp_set_aeth(skb, syndrome, qp->resp.msn);
+	hmmnic_resp_xmit(qp, skb);
+}
+
+/* Send the coalesced ACK, if one is due. */
+void hmmnic_resp_send_ack(struct hmmnic_qp *qp)
+{
+	if (!qp->resp.ack_pending || qp->resp.reading ||
+	    qp->ibqp.qp_type != IB_QPT_RC)
+		return;
+	qp->resp.ack_pending = false;
+	hmmnic_resp_ack(qp, HMMNIC_AETH_ACK_UNLIMITED,
+			hmmnic_psn_add(qp->resp.psn, -1));
+}
+
+/* A NAK that ends the connection: the QP goes into error after it. */
+static void hmmnic_resp_fatal_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
+{
+	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_ERR_NAKS_SENT);
+	hmmnic_resp_ack(qp, syndrome, psn);
+	hmmnic_qp_error(qp, false);
+}
+
+static void hmmnic_resp_recv_done(struct hmmnic_qp *qp, enum ib_wc_status st,
+				  u32 opcode, u32 byte_len, struct sk_buff *skb)
+{
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_cqe cqe = {
+		.wr_id = qp->resp.wqe->wr_id,
+		.status = st,
+		.opcode = opcode,
+		.byte_len = byte_len,
+		.qp_num = qp->ibqp.qp_num,
+	};
+
+	if (st == IB_WC_SUCCESS && (pkt->flags & HMMNIC_F_IMM)) {
+		struct hmmnic_immdt *imm = hmmnic_pkt_eth(skb, HMMNIC_F_IMM);
+
+		cqe.wc_flags |= HMMNIC_WC_WITH_IMM;
+		cqe.ex_data = (__force u32)imm->data;
+	}
+	if (qp->ibqp.qp_type != IB_QPT_RC && st == IB_WC_SUCCESS) {
+		struct hmmnic_deth *deth = hmmnic_pkt_eth(skb, HMMNIC_F_DETH);
+
+		cqe.src_qp = be32_to_cpu(deth->sqp) & HMMNIC_QPN_MASK;
+		cqe.wc_flags |= HMMNIC_WC_GRH;
+		cqe.network_hdr_type = ip_hdr(skb)->version == 4 ?
+				       RDMA_NETWORK_IPV4 : RDMA_NETWORK_IPV6;
+	}
+	qp->resp.have_wqe = false;
+	if (hmmnic_cq_post(qp->rcq, &cqe, qp,
+			   pkt->bth_flags & HMMNIC_BTH_SE))
+		hmmnic_qp_error(qp, true);
+}
+
+/*
+ * Take a receive WQE for a new message. Return: 0, -ENOENT (none posted:
+ * RNR), or -EIO (the queue is broken; the QP is in error).
+ */
+static int hmmnic_resp_get_wqe(struct hmmnic_qp *qp)
+{
+	int err;
+
+	if (qp->resp.have_wqe)
+		return 0;
+	err = hmmnic_rq_get(qp->rq, qp->resp.wqe);
+	if (err == -EIO) {
+		hmmnic_qp_error(qp, true);
+		return err;
+	}
+	if (err)
+		return err;
+	qp->resp.have_wqe = true;
+	qp->resp.offset = 0;
+	if (qp->srq)
+		hmmnic_srq_check_limit(qp->srq);
+	return 0;
+}
+
+/* ---- UD ---- */
+
+static void hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_deth *deth = hmmnic_pkt_eth(skb, HMMNIC_F_DETH);
+	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
+	u8 grh[HMMNIC_GRH_SIZE] = {};
+	enum ib_wc_status st;
+	u32 qkey;
+
+	if (qp->state != IB_QPS_RTR && qp->state != IB_QPS_RTS &&
+	    qp->state != IB_QPS_SQD) {
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
+		return;
+	}
+	qkey = qp->ibqp.qp_type == IB_QPT_GSI ? IB_QP1_QKEY : qp->attr.qkey;
+	if (be32_to_cpu(deth->qkey) != qkey) {
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QKEY);
+		return;
+	}
+	if (hmmnic_resp_get_wqe(qp)) {
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_NO_RECV_WQE);
+		return;
+	}
+
+	/* The first 40 bytes receive the GRH, or 20 zeros + the IPv4 header. */
+	if (ip_hdr(skb)->version == 4)
+		memcpy(grh + 20, ip_hdr(skb), sizeof(struct iphdr));
+	else
+		memcpy(grh, ipv6_hdr(skb), sizeof(struct ipv6hdr));
+	st = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, grh, sizeof(grh),
+			     true);
+	if (st == IB_WC_SUCCESS)
+		st = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, sizeof(grh),
+				     hmmnic_pkt_payload(skb), pkt->paylen,
+				     true);
+	if (st == IB_WC_LOC_LEN_ERR)
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_TOO_LONG);
+	hmmnic_resp_recv_done(qp, st, IB_WC_RECV,
+			      sizeof(grh) + pkt->paylen, skb);
+}
+
+/* ---- RC: checks ---- */
+
+/*
+ * The packets of a message come in the order FIRST, MIDDLE..., LAST (or
+ * ONLY), and a FIRST or ONLY never interrupts an unfinished message.
+ */
+static bool hmmnic_resp_seq_ok(struct hmmnic_qp *qp, u32 flags)
+{
+	if (qp->resp.in_send)
+		return (flags & HMMNIC_F_SEND) && !(flags & HMMNIC_F_FIRST);
+	if (qp->resp.in_write)
+		return (flags & HMMNIC_F_WRITE) && !(flags & HMMNIC_F_FIRST);
+	return !!(flags & HMMNIC_F_FIRST);
+}
+
+/* Payload sizes: FIRST and MIDDLE carry a full MTU, the rest at most. */
+static bool hmmnic_resp_len_ok(struct hmmnic_qp *qp, struct hmmnic_pkt *pkt)
+{
+	if (!(pkt->flags & HMMNIC_F_PAYLOAD))
+		return true;
+	if (!(pkt->flags & HMMNIC_F_LAST))
+		return pkt->paylen == qp->mtu;
+	if (!(pkt->flags & HMMNIC_F_FIRST))
+		return pkt->paylen && pkt->paylen <= qp->mtu;
+	return pkt->paylen <= qp->mtu;
+}
+
+/*
+ * Look up @rkey for a remote access. Return: the MR with a reference, or
+ * NULL if the key, PD, access rights or range do not allow it.
+ */
+static struct hmmnic_mr *hmmnic_resp_mr(struct hmmnic_qp *qp, u32 rkey,
+					u64 va, u64 len, int access)
+{
+	struct hmmnic_mr *mr;
+
+	if (!(qp->attr.qp_access_flags & access))
+		return NULL;
+	mr = hmmnic_mr_get(qp->hdev, rkey);
+	if (mr && !hmmnic_mr_check(mr, qp->ibqp.pd, va, len, access)) {
+		hmmnic_mr_put(mr);
+		mr = NULL;
+	}
+	return mr;
+}
+
+/* ---- RC: SEND ---- */
+
+/* Return: false if the packet was not accepted (RNR or error). */
+static bool hmmnic_resp_send(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
+	enum ib_wc_status st;
+	int err;
+
+	if (pkt->flags & HMMNIC_F_IETH) {
+		/* No memory windows or fast registration: nothing to invalidate */
+		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
+		return false;
+	}
+	err = hmmnic_resp_get_wqe(qp);
+	if (err == -ENOENT) {
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_RNR_NAKS_SENT);
+		hmmnic_resp_ack(qp, HMMNIC_AETH_RNR_NAK |
+				qp->attr.min_rnr_timer, pkt->psn);
+		return false;
+	}
+	if (err)
+		return false;
+
+	st = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, qp->resp.offset,
+			     hmmnic_pkt_payload(skb), pkt->paylen, true);
+	if (st != IB_WC_SUCCESS) {
+		hmmnic_resp_recv_done(qp, st, IB_WC_RECV, 0, skb);
+		hmmnic_resp_fatal_nak(qp, st == IB_WC_LOC_LEN_ERR ?
+				      HMMNIC_NAK_INV_REQ : HMMNIC_NAK_REM_OP,
+				      pkt->psn);
+		return false;
+	}
+	qp->resp.offset += pkt->paylen;
+	qp->resp.in_send = !(pkt->flags & HMMNIC_F_LAST);
+	if (pkt->flags & HMMNIC_F_LAST)
+		hmmnic_resp_recv_done(qp, IB_WC_SUCCESS, IB_WC_RECV,
+				      qp->resp.offset, skb);
+	return true;
+}
+
+/* ---- RC: RDMA WRITE ---- */
+
+static bool hmmnic_resp_write(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	bool imm = pkt->flags & HMMNIC_F_IMM;
+	struct hmmnic_mr *mr;
+	int err;
+
+	if (pkt->flags & HMMNIC_F_RETH) {
+		struct hmmnic_reth *reth = hmmnic_pkt_eth(skb, HMMNIC_F_RETH);
+
+		qp->resp.write_va = be64_to_cpu(reth->va);
+		qp->resp.write_rkey = be32_to_cpu(reth->rkey);
+		qp->resp.write_left = be32_to_cpu(reth->len);
+		qp->resp.write_len = qp->resp.write_left;
+		if (!(qp->attr.qp_access_flags & IB_ACCESS_REMOTE_WRITE)) {
+			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
+					      pkt->psn);
+			return false;
+		}
+		if ((pkt->flags & HMMNIC_F_LAST) ?
+		    pkt->paylen != qp->resp.write_left :
+		    qp->resp.write_left <= qp->mtu) {
+			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
+			return false;
+		}
+	}
+	if (pkt->paylen > qp->resp.write_left ||
+	    ((pkt->flags & HMMNIC_F_LAST) &&
+	     pkt->paylen != qp->resp.write_left)) {
+		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
+		return false;
+	}
+	/* WRITE with immediate consumes a receive WQE: check before writing */
+	if (imm) {
+		err = hmmnic_resp_get_wqe(qp);
+		if (err == -ENOENT) {
+			hmmnic_count(&qp->hdev->stats,
+				     HMMNIC_CNT_RNR_NAKS_SENT);
+			hmmnic_resp_ack(qp, HMMNIC_AETH_RNR_NAK |
+					qp->attr.min_rnr_timer, pkt->psn);
+			return false;
+		}
+		if (err)
+			return false;
+	}
+
+	if (pkt->paylen) {
+		mr = hmmnic_resp_mr(qp, qp->resp.write_rkey, qp->resp.write_va,
+				    pkt->paylen, IB_ACCESS_REMOTE_WRITE);
+		if (!mr) {
+			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
+					      pkt->psn);
+			return false;
+		}
+		err = hmmnic_mr_copy(mr, qp->resp.write_va,
+				     hmmnic_pkt_payload(skb), pkt->paylen,
+				     true);
+		hmmnic_mr_put(mr);
+		if (err) {
+			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
+					      pkt->psn);
+			return false;
+		}
+	}
+	qp->resp.write_va += pkt->paylen;
+	qp->resp.write_left -= pkt->paylen;
+	qp->resp.in_write = !(pkt->flags & HMMNIC_F_LAST);
+	if (imm)
+		hmmnic_resp_recv_done(qp, IB_WC_SUCCESS,
+				      IB_WC_RECV_RDMA_WITH_IMM,
+				      qp->resp.write_len, skb);
+	return true;
+}
+
+/* ---- RC: READ and ATOMIC resources ---- */
+
+static u32 hmmnic_resp_nres(struct hmmnic_qp *qp)
+{
+	return max_t(u32, qp->attr.max_dest_rd_atomic, 1);
+}
+
+static struct hmmnic_res *hmmnic_resp_new_res(struct hmmnic_qp *qp)
+{
+	struct hmmnic_res *res;
+
+	res = &qp->resp.res[qp->resp.res_head++ % hmmnic_resp_nres(qp)];
+	memset(res, 0, sizeof(*res));
+	return res;
+}
+
+/* The resource a duplicate READ/ATOMIC request with @psn refers to. */
+static struct hmmnic_res *hmmnic_resp_find_res(struct hmmnic_qp *qp, u8 op,
+					       u32 psn)
+{
+	u32 i;
+
+	for (i = 0; i < hmmnic_resp_nres(qp); i++) {
+		struct hmmnic_res *res = &qp->resp.res[i];
+
+		if (res->valid && res->opcode == op &&
+		    hmmnic_psn_diff(psn, res->first_psn) >= 0 &&
+		    hmmnic_psn_diff(psn, res->last_psn) <= 0)
+			return res;
+	}
+	return NULL;
+}
+
+/* Check a READ request and point @res at what it asks for. */
+static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
+				   struct hmmnic_res *res)
+{
+	struct hmmnic_reth *reth = hmmnic_pkt_eth(skb, HMMNIC_F_RETH);
+	u32 psn = hmmnic_pkt(skb)->psn;
+	struct hmmnic_mr *mr = NULL;
+	u32 len = be32_to_cpu(reth->len);
+	u64 va = be64_to_cpu(reth->va);
+
+	if (len > HMMNIC_MAX_MSG_SZ) {
+		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, psn);
+		return false;
+	}
+	if (!(qp->attr.qp_access_flags & IB_ACCESS_REMOTE_READ)) {
+		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, psn);
+		return false;
+	}
+	if (len) {
+		mr = hmmnic_resp_mr(qp, be32_to_cpu(reth->rkey), va, len,
+				    IB_ACCESS_REMOTE_READ);
+		if (!mr) {
+			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, psn);
+			return false;
+		}
+		hmmnic_mr_put(mr);
+	}
+	res->opcode = HMMNIC_OP_READ_REQ;
+	res->valid = true;
+	res->va = va;
+	res->rkey = be32_to_cpu(reth->rkey);
+	res->length = len;
+	res->next_psn = psn;
+	res->last_psn = hmmnic_psn_add(psn, max_t(u32, DIV_ROUND_UP(len,
+								   qp->mtu),
+						   1) - 1);
+	return true;
+}
+
+static bool hmmnic_resp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_res *res = hmmnic_resp_new_res(qp);
+	u32 psn = hmmnic_pkt(skb)->psn;
+
+	res->first_psn = psn;
+	if (!hmmnic_resp_read_setup(qp, skb, res)) {
+		res->valid = false;
+		return false;
+	}
+	qp->resp.reading = res;
+	/* the READ's PSNs are the responses' */
+	qp->resp.psn = res->last_psn;
+	return true;
+}
+
+/*
+ * hmmnic_resp_read_step - send the next response packet of the READ
+ * being answered
+ */
+bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
+{
+	struct hmmnic_res *res = qp->resp.reading;
+	u32 idx = hmmnic_psn_diff(res->next_psn, res->first_psn);
+	u32 npkts = hmmnic_psn_diff(res->last_psn, res->first_psn) + 1;
+	u32 paylen = min_t(u32, res->length, qp->mtu);
+	struct hmmnic_mr *mr = NULL;
+	struct sk_buff *skb;
+	u8 opcode;
+	int err = 0;
+
+	if (npkts == 1)
+		opcode = HMMNIC_OP_READ_RESP_ONLY;
+	else if (idx == 0)
+		opcode = HMMNIC_OP_READ_RESP_FIRST;
+	else if (idx == npkts - 1)
+		opcode = HMMNIC_OP_READ_RESP_LAST;
+	else
+		opcode = HMMNIC_OP_READ_RESP_MIDDLE;
+
+	skb = hmmnic_pkt_new(qp, opcode, paylen, res->next_psn, false,
+			     qp->attr.dest_qp_num);
+	if (!skb)
+		return false;	/* try again on the next run */
+	if (paylen) {
+		/* The MR may be gone since the request: check again. */
+		mr = hmmnic_resp_mr(qp, res->rkey, res->va, paylen,
+				    IB_ACCESS_REMOTE_READ);
+		if (mr) {
+			err = hmmnic_mr_copy(mr, res->va,
+					     hmmnic_pkt_payload(skb), paylen,
+					     false);
+			hmmnic_mr_put(mr);
+		}
+		if (!mr || err) {
+			kfree_skb(skb);
+			qp->resp.reading = NULL;
+			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
+					      res->next_psn);
+			return false;
+		}
+	}
+	if (hmmnic_pkt(skb)->flags & HMMNIC_F_AETH)
+		hmmnic_resp_set_aeth(skb, HMMNIC_AETH_ACK_UNLIMITED,
+				     qp->resp.msn);
+	hmmnic_resp_xmit(qp, skb);
+
+	res->va += paylen;
+	res->length -= paylen;
+	if (res->next_psn == res->last_psn)
+		qp->resp.reading = NULL;
+	else
+		res->next_psn = hmmnic_psn_add(res->next_psn, 1);
+	return true;
+}
+
+static void hmmnic_resp_send_atomic_ack(struct hmmnic_qp *qp,
+					struct hmmnic_res *res)
+{
+	struct hmmnic_atmack *ack;
+	struct sk_buff *skb;
+
+	skb = hmmnic_pkt_new(qp, HMMNIC_OP_ATOMIC_ACK, 0, res->first_psn,
+			     false, qp->attr.dest_qp_num);
+	if (!skb)
+		return;
+	hmmnic_resp_set_aeth(skb, HMMNIC_AETH_ACK_UNLIMITED, qp->resp.msn);
+	ack = hmmnic_pkt_eth(skb, HMMNIC_F_ATMACK);
+	ack->orig = cpu_to_be64(res->atomic_orig);
+	hmmnic_resp_xmit(qp, skb);
+}
+
+static bool hmmnic_resp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_atmeth *a = hmmnic_pkt_eth(skb, HMMNIC_F_ATMETH);
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	u64 va = be64_to_cpu(a->va);
+	struct hmmnic_res *res;
+	struct hmmnic_mr *mr;
+	u64 orig;
+	int err;
+
+	if (!IS_ALIGNED(va, 8)) {
+		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
+		return false;
+	}
+	mr = hmmnic_resp_mr(qp, be32_to_cpu(a->rkey), va, 8,
+			    IB_ACCESS_REMOTE_ATOMIC);
+	if (!mr) {
+		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, pkt->psn);
+		return false;
+	}
+	err = hmmnic_mr_atomic(mr, va, pkt->opcode,
+			       pkt->opcode == HMMNIC_OP_CMP_SWAP ?
+			       be64_to_cpu(a->compare) :
+			       be64_to_cpu(a->swap_add),
+			       be64_to_cpu(a->swap_add), &orig);
+	hmmnic_mr_put(mr);
+	if (err) {
+		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, pkt->psn);
+		return false;
+	}
+	res = hmmnic_resp_new_res(qp);
+	res->opcode = HMMNIC_OP_CMP_SWAP;	/* any atomic */
+	res->valid = true;
+	res->first_psn = pkt->psn;
+	res->last_psn = pkt->psn;
+	res->atomic_orig = orig;
+	qp->resp.msn++;
+	hmmnic_resp_send_atomic_ack(qp, res);
+	return true;
+}
+
+/* ---- RC: duplicates ---- */
+
+static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_res *res;
+
+	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DUP_REQUESTS);
+	if (pkt->flags & HMMNIC_F_READ) {
+		/* Answer again from the PSN asked for, with the new RETH. */
+		res = hmmnic_resp_find_res(qp, HMMNIC_OP_READ_REQ, pkt->psn);
+		if (!res)
+			return;
+		res->first_psn = pkt->psn;
+		if (!hmmnic_resp_read_setup(qp, skb, res)) {
+			res->valid = false;
+			return;
+		}
+		qp->resp.reading = res;
+		return;
+	}
+	if (pkt->flags & HMMNIC_F_ATOMIC) {
+		res = hmmnic_resp_find_res(qp, HMMNIC_OP_CMP_SWAP, pkt->psn);
+		if (res)
+			hmmnic_resp_send_atomic_ack(qp, res);
+		return;
+	}
+	/* SEND or WRITE already executed: acknowledge it again. */
+	qp->resp.ack_pending = true;
+}
+
+/* ---- entry ---- */
+
+/* A request packet for this QP's responder. Consumes @skb. */
+void hmmnic_resp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	s32 diff;
+	bool ok;
+
+	if (qp->ibqp.qp_type != IB_QPT_RC) {
+		hmmnic_resp_ud(qp, skb);
+		goto out;
+	}
+	if (qp->state != IB_QPS_RTR && qp->state != IB_QPS_RTS &&
+	    qp->state != IB_QPS_SQD) {
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
+		goto out;
+	}
+
+	diff = hmmnic_psn_diff(pkt->psn, qp->resp.psn);
+	if (diff > 0) {
+		/* A gap: say once which PSN we expect. */
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_OUT_OF_SEQ);
+		if (!qp->resp.nak_sent) {
+			qp->resp.nak_sent = true;
+			hmmnic_count(&qp->hdev->stats,
+				     HMMNIC_CNT_SEQ_NAKS_SENT);
+			hmmnic_resp_ack(qp, HMMNIC_NAK_PSN_SEQ, qp->resp.psn);
+		}
+		goto out;
+	}
+	if (diff < 0) {
+		hmmnic_resp_duplicate(qp, skb);
+		goto out;
+	}
+	qp->resp.nak_sent = false;
+
+	if (!hmmnic_resp_seq_ok(qp, pkt->flags) ||
+	    !hmmnic_resp_len_ok(qp, pkt)) {
+		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
+		goto out;
+	}
+
+	if (pkt->flags & HMMNIC_F_SEND)
+		ok = hmmnic_resp_send(qp, skb);
+	else if (pkt->flags & HMMNIC_F_WRITE)
+		ok = hmmnic_resp_write(qp, skb);
+	else if (pkt->flags & HMMNIC_F_READ)
+		ok = hmmnic_resp_read(qp, skb);
+	else
+		ok = hmmnic_resp_atomic(qp, skb);
+	if (!ok)
+		goto out;
+
+	if ((pkt->flags & HMMNIC_F_LAST) &&
+	    !(pkt->flags & HMMNIC_F_ATOMIC))
+		qp->resp.msn++;
+	qp->resp.psn = hmmnic_psn_add(qp->resp.psn, 1);
+	if (pkt->ackreq && !(pkt->flags & (HMMNIC_F_READ | HMMNIC_F_ATOMIC)))
+		qp->resp.ack_pending = true;
+out:
+	kfree_skb(skb);
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * hmmnic port counters through the core's rdma_hw_stats interface.
+ */
+#include "hmmnic.h"
+
+static const struct rdma_stat_desc hmmnic_counter_descs[] = {
+	[HMMNIC_CNT_TX_PACKETS].name = "tx_packets",
+	[HMMNIC_CNT_TX_BYTES].name = "tx_bytes",
+	[HMMNIC_CNT_RX_PACKETS].name = "rx_packets",
+	[HMMNIC_CNT_RX_BYTES].name = "rx_bytes",
+	[HMMNIC_CNT_LOCAL_PACKETS].name = "local_packets",
+	[HMMNIC_CNT_RETRANSMITS].name = "retransmits",
+	[HMMNIC_CNT_TIMEOUTS].name = "timeouts",
+	[HMMNIC_CNT_SEQ_NAKS_SENT].name = "seq_naks_sent",
+	[HMMNIC_CNT_SEQ_NAKS_RCVD].name = "seq_naks_rcvd",
+	[HMMNIC_CNT_RNR_NAKS_SENT].name = "rnr_naks_sent",
+	[HMMNIC_CNT_RNR_NAKS_RCVD].name = "rnr_naks_rcvd",
+	[HMMNIC_CNT_ERR_NAKS_SENT].name = "err_naks_sent",
+	[HMMNIC_CNT_ERR_NAKS_RCVD].name = "err_naks_rcvd",
+	[HMMNIC_CNT_DUP_REQUESTS].name = "duplicate_requests",
+	[HMMNIC_CNT_CQ_OVERFLOWS].name = "cq_overflows",
+	[HMMNIC_CNT_TX_ERRORS].name = "tx_errors",
+	[HMMNIC_CNT_DROP_MALFORMED].name = "drop_malformed",
+	[HMMNIC_CNT_DROP_ICRC].name = "drop_icrc",
+	[HMMNIC_CNT_DROP_OPCODE].name = "drop_opcode",
+	[HMMNIC_CNT_DROP_NO_QP].name = "drop_no_qp",
+	[HMMNIC_CNT_DROP_QP_STATE].name = "drop_qp_state",
+	[HMMNIC_CNT_DROP_SOURCE].name = "drop_source",
+	[HMMNIC_CNT_DROP_PKEY].name = "drop_pkey",
+	[HMMNIC_CNT_DROP_QKEY].name = "drop_qkey",
+	[HMMNIC_CNT_DROP_OUT_OF_SEQ].name = "drop_out_of_sequence",
+	[HMMNIC_CNT_DROP_DUPLICATE].name = "drop_duplicate",
+	[HMMNIC_CNT_DROP_NO_RECV_WQE].name = "drop_no_recv_wqe",
+	[HMMNIC_CNT_DROP_TOO_LONG].name = "drop_too_long",
+};
+
+static_assert(ARRAY_SIZE(hmmnic_counter_descs) == HMMNIC_NUM_COUNTERS);
+
+struct rdma_hw_stats *hmmnic_alloc_hw_port_stats(struct ib_device *ibdev,
+						 u32 port)
+{
+	return rdma_alloc_hw_stats_struct(hmmnic_counter_descs,
+					  HMMNIC_NUM_COUNTERS,
+					  RDMA_HW_STATS_DEFAULT_LIFESPAN);
+}
+
+int hmmnic_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
+			u32 port, int index)
+{
+	struct hmmnic_stats *s = &to_hdev(ibdev)->stats;
+	int i;
+
+	for (i = 0; i < HMMNIC_NUM_COUNTERS; i++)
+		stats->value[i] = atomic64_read(&s->cnt[i]);
+	return HMMNIC_NUM_COUNTERS;
+}

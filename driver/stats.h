@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * hmmnic port counters, shown by "rdma statistic show link DEV/1".
+ */
+#ifndef HMMNIC_STATS_H
+#define HMMNIC_STATS_H
+
+#include <linux/atomic.h>
+
+enum hmmnic_counter {
+	HMMNIC_CNT_TX_PACKETS,
+	HMMNIC_CNT_TX_BYTES,
+	HMMNIC_CNT_RX_PACKETS,
+	HMMNIC_CNT_RX_BYTES,
+	HMMNIC_CNT_LOCAL_PACKETS,	/* took the local short cut */
+	HMMNIC_CNT_RETRANSMITS,		/* packets sent again */
+	HMMNIC_CNT_TIMEOUTS,		/* retransmission timer expiries */
+	HMMNIC_CNT_SEQ_NAKS_SENT,
+	HMMNIC_CNT_SEQ_NAKS_RCVD,
+	HMMNIC_CNT_RNR_NAKS_SENT,
+	HMMNIC_CNT_RNR_NAKS_RCVD,
+	HMMNIC_CNT_ERR_NAKS_SENT,	/* access, invalid request, operational */
+	HMMNIC_CNT_ERR_NAKS_RCVD,
+	HMMNIC_CNT_DUP_REQUESTS,
+	HMMNIC_CNT_CQ_OVERFLOWS,
+	HMMNIC_CNT_TX_ERRORS,		/* no route, no memory, qdisc drop */
+	/* received packets dropped, by reason */
+	HMMNIC_CNT_DROP_MALFORMED,	/* short, bad version, bad pad/length */
+	HMMNIC_CNT_DROP_ICRC,
+	HMMNIC_CNT_DROP_OPCODE,		/* unknown or wrong for the QP type */
+	HMMNIC_CNT_DROP_NO_QP,
+	HMMNIC_CNT_DROP_QP_STATE,
+	HMMNIC_CNT_DROP_SOURCE,		/* not from the connected peer */
+	HMMNIC_CNT_DROP_PKEY,
+	HMMNIC_CNT_DROP_QKEY,
+	HMMNIC_CNT_DROP_OUT_OF_SEQ,
+	HMMNIC_CNT_DROP_DUPLICATE,	/* stale response or ACK */
+	HMMNIC_CNT_DROP_NO_RECV_WQE,	/* UD */
+	HMMNIC_CNT_DROP_TOO_LONG,	/* UD message longer than the buffer */
+	HMMNIC_NUM_COUNTERS
+};
+
+struct hmmnic_stats {
+	atomic64_t cnt[HMMNIC_NUM_COUNTERS];
+};
+
+static inline void hmmnic_count(struct hmmnic_stats *s, enum hmmnic_counter c)
+{
+	atomic64_inc(&s->cnt[c]);
+}
+
+static inline void hmmnic_count_add(struct hmmnic_stats *s,
+				    enum hmmnic_counter c, u64 n)
+{
+	atomic64_add(n, &s->cnt[c]);
+}
+
+#endif /* HMMNIC_STATS_H */
