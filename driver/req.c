@@ -373,10 +373,17 @@ static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
 		kfree_skb(skb);
 		return status;
 	}
-	if (rc && hmmnic_psn_diff(psn, qp->req.max_psn) < 0)
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_RETRANSMITS);
-	else if (rc)
-		qp->req.max_psn = hmmnic_psn_add(psn, 1);
+	if (rc) {
+		/* a READ request stands for all its response PSNs */
+		u32 end = hmmnic_psn_add(psn, wqe->opcode == IB_WR_RDMA_READ ?
+					 st->npkts - pkt_idx : 1);
+
+		if (hmmnic_psn_diff(psn, qp->req.max_psn) < 0)
+			hmmnic_count(&qp->hdev->stats,
+				     HMMNIC_CNT_RETRANSMITS);
+		if (hmmnic_psn_diff(end, qp->req.max_psn) > 0)
+			qp->req.max_psn = end;
+	}
 
 	hmmnic_xmit(qp->hdev, avp, rc ? qp->sport :
 		    cpu_to_be16(rdma_get_udp_sport(avp->flow_label,
