@@ -33,7 +33,7 @@ run --timeout 30 -- sleep 600 && rc=0 || rc=$?
 [ "$rc" = 124 ] || fail "hung guest exited $rc, want 124"
 [ $(($(date +%s) - start)) -lt 90 ] || fail "timeout took too long"
 
-run -- sh -ec 'modprobe rdma_rxe; modprobe test_hmm; lsmod | grep -q "^rdma_rxe "; lsmod | grep -q "^test_hmm "; rdma link add rxe0 type rxe netdev eth0; ibv_devices | grep -q rxe0' ||
+run -- sh -ec 'rdma link delete hmmnic0; modprobe rdma_rxe; modprobe test_hmm; lsmod | grep -q "^rdma_rxe "; lsmod | grep -q "^test_hmm "; rdma link add rxe0 type rxe netdev eth0; ibv_devices | grep -q rxe0' ||
 	fail "stock modules or rxe do not work in the guest"
 
 # Each guest pings the other, and stays up until both have done so.

@@ -44,3 +44,28 @@ _cleanup_links() {
 	done
 }
 trap _cleanup_links EXIT
+
+# hw_counter DEV NAME: one port counter from sysfs.
+hw_counter() { cat "/sys/class/infiniband/$1/ports/1/hw_counters/$2"; }
+
+# pair TIMEOUT CMD...: run CMD as a server in the background and again as
+# a client of 127.0.0.1; both must succeed. Output in $pair_out.
+pair_out=
+pair() {
+	local t=$1 srv cli rs rc
+	shift
+	srv=$(mktemp) cli=$(mktemp)
+	timeout "$t" "$@" >"$srv" 2>&1 &
+	local pid=$!
+	sleep 1
+	timeout "$t" "$@" 127.0.0.1 >"$cli" 2>&1
+	rc=$?
+	wait "$pid"
+	rs=$?
+	pair_out="== server: $* (status $rs)
+$(cat "$srv")
+== client: $* 127.0.0.1 (status $rc)
+$(cat "$cli")"
+	rm -f "$srv" "$cli"
+	[ "$rs" = 0 ] && [ "$rc" = 0 ]
+}

@@ -1,0 +1,18 @@
+#!/bin/bash
+# perftest runs unmodified over hmmnic0 in loopback: every bandwidth and
+# latency tool completes and reports a result line.
+. "$(dirname "$0")/../lib/common.sh"
+
+set +e
+for t in ib_write_bw ib_read_bw ib_send_bw ib_atomic_bw \
+	 ib_write_lat ib_read_lat ib_send_lat ib_atomic_lat; do
+	args=(-d hmmnic0 -x 1 -F -n 200)
+	case $t in
+	*_bw) [ $t = ib_atomic_bw ] || args+=(-s 65536) ;;
+	esac
+	pair 120 "$t" "${args[@]}" || fail "$t: $pair_out"
+	# a result line starts with the message size
+	line=$(echo "$pair_out" | awk '/client/ { c = 1 } c && /^ *[0-9]+ +[0-9]+ +[0-9.]+/ { print; exit }')
+	[ -n "$line" ] || fail "$t printed no result: $pair_out"
+	log "$t: $line"
+done

@@ -1,0 +1,74 @@
+#!/bin/bash
+# One side of a two-guest test (tests/vm/run --peer): runs a list of
+# rdma-core and perftest programs in step with the other guest, the server
+# side in the first guest, the client side in the peer.
+#
+#   two_guest.sh server|client hmmnic|rxe [--loss PCT] [--big]
+#
+# With rxe, hmmnic0 is deleted first (both bind UDP port 4791) and rxe0 is
+# created on eth0. --loss puts netem loss on eth0. Prints one line per
+# program ("server|client NAME: ok|FAILED (status N)") and the port
+# counters, and exits non-zero if a program failed.
+set -uo pipefail
+b=$(dirname "$0")/../vm/barrier
+role=$1 drv=$2
+shift 2
+loss= big=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--loss) loss=$2; shift 2 ;;
+	--big) big=1; shift ;;
+	*) echo "unknown option $1" >&2; exit 2 ;;
+	esac
+done
+
+dev=hmmnic0
+if [ "$drv" = rxe ]; then
+	rdma link delete hmmnic0 && modprobe rdma_rxe &&
+		rdma link add rxe0 type rxe netdev eth0 || { echo "rxe setup failed"; exit 1; }
+	dev=rxe0
+fi
+for _ in $(seq 100); do
+	ping -c1 -W1 "$HMMNIC_VM_PEER_ADDR" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+[ -z "$loss" ] || tc qdisc add dev eth0 root netem loss "$loss%"
+
+other=$([ "$role" = server ] && echo client || echo server)
+n=0 failed=0
+step() {
+	local out rc
+	n=$((n + 1))
+	if [ "$role" = server ]; then
+		"$b" signal "s$n"
+		out=$(timeout 300 "$@" 2>&1)
+	else
+		"$b" wait "s$n" 300 && sleep 1
+		out=$(timeout 300 "$@" "$HMMNIC_VM_PEER_ADDR" 2>&1)
+	fi
+	rc=$?
+	if [ $rc = 0 ]; then
+		echo "$role $*: ok"
+	else
+		echo "$role $*: FAILED (status $rc)"
+		echo "$out" | tail -5
+		failed=1
+	fi
+	"$b" signal "done$n.$role"
+	"$b" wait "done$n.$other" 400
+}
+
+if [ $big = 1 ]; then
+	step ibv_rc_pingpong -d $dev -g 1 -n 40 -s 65536 -c
+	step ibv_rc_pingpong -d $dev -g 1 -n 200 -s 4000 -c
+	step ib_write_bw -d $dev -x 1 -F -n 200 -s 65536
+	step ib_read_bw -d $dev -x 1 -F -n 200 -s 65536
+else
+	step ibv_rc_pingpong -d $dev -g 1 -n 10 -s 4096 -c
+	step ibv_ud_pingpong -d $dev -g 1 -n 10 -s 1000
+	step ib_write_bw -d $dev -x 1 -F -n 100 -s 65536
+	step ib_read_bw -d $dev -x 1 -F -n 100 -s 65536
+	step ib_send_bw -d $dev -x 1 -F -n 100 -s 65536
+fi
+echo "$role counters: $(rdma statistic show link $dev/1)"
+exit $failed
