@@ -355,8 +355,10 @@ static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
 	} else {
 		dest_qpn = qp->attr.dest_qp_num;
 	}
+	/* A UD message is one packet, checked against the port MTU. */
 	if (flags & HMMNIC_F_PAYLOAD)
-		paylen = min_t(u64, st->length - offset, qp->mtu);
+		paylen = rc ? min_t(u64, st->length - offset, qp->mtu) :
+			      st->length;
 
 	last = flags & HMMNIC_F_LAST;
 	ackreq = rc && (last || hmmnic_psn_diff(psn, qp->req.una) >=

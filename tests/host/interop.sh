@@ -14,16 +14,16 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 h=$top/tests/helpers/two_guest.sh
 run() { "$top/tests/vm/run" --no-build --timeout 900 "$@"; }
 
-out=$(run --peer "$h client rxe" -- "$h server hmmnic" 2>&1) ||
+out=$(run --peer "$h client rxe" -- "$h" server hmmnic 2>&1) ||
 	{ echo "$out"; fail "hmmnic server, rxe client"; }
 echo "$out" | grep -E ': ok|FAILED'
 echo "$out" | grep -q 'peer: client counters: link rxe0/1' || fail "the client did not use rxe"
 
-out=$(run --peer "$h client hmmnic" -- "$h server rxe" 2>&1) ||
+out=$(run --peer "$h client hmmnic" -- "$h" server rxe 2>&1) ||
 	{ echo "$out"; fail "rxe server, hmmnic client"; }
 echo "$out" | grep -E ': ok|FAILED'
 
-out=$(run --peer "$h client hmmnic --loss 5 --big" -- "$h server hmmnic --loss 5 --big" 2>&1) ||
+out=$(run --peer "$h client hmmnic --loss 5 --big" -- "$h" server hmmnic --loss 5 --big 2>&1) ||
 	{ echo "$out"; fail "5% loss"; }
 echo "$out" | grep -E ': ok|FAILED|counters'
 retx=$(echo "$out" | grep -o 'retransmits [0-9]*' | awk '{ s += $2 } END { print s + 0 }')
