@@ -43,7 +43,8 @@ step() {
 		"$b" signal "s$n"
 		out=$(timeout 300 "$@" 2>&1)
 	else
-		"$b" wait "s$n" 300 && sleep 1
+		"$b" wait "s$n" 300 || { echo "$role: the server never reached step $n"; exit 1; }
+		sleep 1
 		out=$(timeout 300 "$@" "$HMMNIC_VM_PEER_ADDR" 2>&1)
 	fi
 	rc=$?
@@ -55,7 +56,7 @@ step() {
 		failed=1
 	fi
 	"$b" signal "done$n.$role"
-	"$b" wait "done$n.$other" 400
+	"$b" wait "done$n.$other" 400 || { echo "$role: the $other is stuck in step $n"; exit 1; }
 }
 
 if [ $big = 1 ]; then
