@@ -41,9 +41,24 @@ static bool hmmnic_is_rd_atomic(u32 opcode)
 	       opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
 }
 
+/*
+ * Go back to the oldest unacknowledged PSN because packets were lost; but
+ * only once per gap: every later packet of the same window tells the same
+ * story, and answering each with a retransmission floods the link.
+ */
+static void hmmnic_comp_go_back(struct hmmnic_qp *qp, u32 psn)
+{
+	if (qp->req.gap_valid && qp->req.gap_psn == psn)
+		return;
+	qp->req.gap_valid = true;
+	qp->req.gap_psn = psn;
+	hmmnic_req_rewind(qp, psn);
+}
+
 /* Something was acknowledged: the retry budgets start over. */
 static void hmmnic_comp_progress(struct hmmnic_qp *qp)
 {
+	qp->req.gap_valid = false;
 	qp->req.retry_left = qp->attr.retry_cnt;
 	qp->req.rnr_left = qp->attr.rnr_retry;
 	if (hmmnic_psn_diff(qp->req.max_psn, qp->req.una) > 0)
@@ -62,6 +77,8 @@ static bool hmmnic_comp_ack(struct hmmnic_qp *qp, u32 end)
 {
 	if (hmmnic_psn_diff(end, qp->req.max_psn) > 0)
 		return false;
+	u32 una = qp->req.una, tail = qp->req.tail;
+
 	if (hmmnic_psn_diff(end, qp->req.una) <= 0)
 		return true;
 
@@ -73,7 +90,7 @@ static bool hmmnic_comp_ack(struct hmmnic_qp *qp, u32 end)
 			break;
 		if (hmmnic_is_rd_atomic(hmmnic_tail_wqe(qp)->opcode)) {
 			/* acknowledged beyond a response we never got */
-			hmmnic_req_rewind(qp, qp->req.una);
+			hmmnic_comp_go_back(qp, qp->req.una);
 			return false;
 		}
 		qp->req.una = wqe_end;
@@ -84,7 +101,8 @@ static bool hmmnic_comp_ack(struct hmmnic_qp *qp, u32 end)
 	    !hmmnic_is_rd_atomic(hmmnic_tail_wqe(qp)->opcode) &&
 	    hmmnic_psn_diff(end, qp->req.una) > 0)
 		qp->req.una = end;
-	hmmnic_comp_progress(qp);
+	if (qp->req.una != una || qp->req.tail != tail)
+		hmmnic_comp_progress(qp);
 	return true;
 }
 
@@ -126,7 +144,7 @@ static void hmmnic_comp_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
 	switch (syndrome) {
 	case HMMNIC_NAK_PSN_SEQ:
 		hmmnic_count(stats, HMMNIC_CNT_SEQ_NAKS_RCVD);
-		hmmnic_req_rewind(qp, psn);
+		hmmnic_comp_go_back(qp, psn);
 		return;
 	case HMMNIC_NAK_INV_REQ:
 		hmmnic_count(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
@@ -161,7 +179,7 @@ static bool hmmnic_comp_response_ok(struct hmmnic_qp *qp, u32 psn,
 	if (psn != qp->req.una) {
 		/* A gap: responses were lost. Ask again from the first. */
 		if (hmmnic_psn_diff(psn, qp->req.una) > 0)
-			hmmnic_req_rewind(qp, qp->req.una);
+			hmmnic_comp_go_back(qp, qp->req.una);
 		return false;
 	}
 	return true;
@@ -242,6 +260,13 @@ void hmmnic_comp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb)
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
 		goto out;
 	}
+	/*
+	 * The responder is alive and answering: a burst of responses that
+	 * are of no use yet (after a loss, until the retransmission comes
+	 * through) must not run the retransmission timer out as well.
+	 */
+	if (timer_pending(&qp->retry_timer))
+		hmmnic_req_arm_timer(qp);
 	if (pkt->flags & HMMNIC_F_AETH) {
 		struct hmmnic_aeth *aeth = hmmnic_pkt_eth(skb, HMMNIC_F_AETH);
 
@@ -287,6 +312,7 @@ void hmmnic_comp_timeout(struct hmmnic_qp *qp)
 		return;
 	}
 	qp->req.retry_left--;
-	hmmnic_req_rewind(qp, qp->req.una);
+	qp->req.gap_valid = false;
+	hmmnic_comp_go_back(qp, qp->req.una);
 	hmmnic_req_arm_timer(qp);
 }

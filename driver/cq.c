@@ -88,6 +88,7 @@ int hmmnic_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 static int hmmnic_cq_used(struct hmmnic_cq *cq)
 {
 	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&cq->queue);
+	/* pairs with the consumer's release after it read the CQEs */
 	u32 used = hdr->producer - smp_load_acquire(&hdr->consumer);
 
 	return used > cq->queue.num_slots ? -1 : used;
@@ -139,6 +140,7 @@ int hmmnic_cq_post(struct hmmnic_cq *cq, struct hmmnic_cqe *cqe,
 	} else {
 		memcpy(hmmnic_queue_slot(&cq->queue, hdr->producer), cqe,
 		       sizeof(*cqe));
+		/* the CQE is visible before the producer that covers it */
 		smp_store_release(&hdr->producer, hdr->producer + 1);
 		if (cq->notify == IB_CQ_NEXT_COMP ||
 		    (cq->notify == IB_CQ_SOLICITED && solicited)) {

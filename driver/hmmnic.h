@@ -46,6 +46,8 @@
 #define HMMNIC_DEFAULT_PKEY	0xffff
 /* Unacknowledged packets a requester keeps in flight per QP. */
 #define HMMNIC_TX_WINDOW	256
+/* Packets queued on the netdev beyond which senders wait a jiffy. */
+#define HMMNIC_TX_QUEUE_MAX	128
 /* Packets a QP worker handles before it yields the CPU. */
 #define HMMNIC_WORK_BUDGET	64
 
@@ -128,7 +130,7 @@ static inline void *hmmnic_queue_slot(struct hmmnic_queue *q, u32 index)
  */
 struct hmmnic_cq {
 	struct ib_cq ibcq;
-	spinlock_t lock;
+	spinlock_t lock;		/* see above */
 	struct hmmnic_queue queue;
 	u32 notify;
 	bool error;
@@ -217,12 +219,13 @@ struct hmmnic_qp {
 	struct hmmnic_dev *hdev;
 	refcount_t ref;
 	struct completion done;
-	struct mutex mutex;
+	struct mutex mutex;		/* the worker vs. modify/query */
 	struct work_struct work;
 	struct sk_buff_head rxq;	/* requests, for the responder */
 	struct sk_buff_head ackq;	/* responses, for the completer */
 	struct timer_list retry_timer;
 	struct timer_list rnr_timer;
+	struct timer_list tx_timer;	/* the netdev queue was full */
 	bool dying;
 	bool user;
 
@@ -260,6 +263,8 @@ struct hmmnic_qp {
 		u32 rnr_left;
 		bool rnr_wait;		/* waiting for the RNR timer */
 		bool need_retry;	/* timer fired: go back N */
+		bool gap_valid;		/* went back to gap_psn already */
+		u32 gap_psn;
 		bool drained;		/* SQD event raised */
 	} req;
 
@@ -447,6 +452,8 @@ int hmmnic_net_get(struct net *net);
 void hmmnic_net_put(struct net *net);
 unsigned int hmmnic_headroom(struct hmmnic_dev *hdev);
 bool hmmnic_addr_is_local(const struct hmmnic_av *av);
+bool hmmnic_tx_busy(const struct hmmnic_av *av);
+void hmmnic_qp_tx_wait(struct hmmnic_qp *qp);
 int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
 		__be16 sport, struct sk_buff *skb);
 void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb);

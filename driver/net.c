@@ -15,13 +15,14 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/route.h>
+#include <net/sch_generic.h>
 #include <net/udp_tunnel.h>
 
 #include "hmmnic.h"
 
 /* One pair of sockets per network namespace that has hmmnic devices. */
 struct hmmnic_net {
-	struct mutex lock;
+	struct mutex lock;		/* users and the sockets */
 	unsigned int users;
 	struct socket *sock4;
 	struct socket *sock6;
@@ -274,6 +275,28 @@ bool hmmnic_addr_is_local(const struct hmmnic_av *av)
 				      0);
 	rcu_read_unlock();
 	return local;
+}
+
+/*
+ * Is the netdev's queue so full that more packets would be dropped? The
+ * data path waits (hmmnic_qp_tx_wait()) rather than losing packets it
+ * then has to send again: a READ answered in a burst would otherwise
+ * overflow the qdisc of a slow link by itself.
+ */
+bool hmmnic_tx_busy(const struct hmmnic_av *av)
+{
+	struct netdev_queue *txq;
+	bool busy;
+
+	if (av->local)
+		return false;
+	rcu_read_lock_bh();
+	txq = netdev_get_tx_queue(av->ndev, 0);
+	busy = netif_xmit_stopped(txq) ||
+	       qdisc_qlen(rcu_dereference_bh(txq->qdisc)) >=
+	       HMMNIC_TX_QUEUE_MAX;
+	rcu_read_unlock_bh();
+	return busy;
 }
 
 /**

@@ -125,6 +125,7 @@ static int hmmnic_rq_init(struct hmmnic_rq *rq, struct ib_udata *udata,
 static int hmmnic_rq_count(struct hmmnic_rq *rq)
 {
 	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&rq->queue);
+	/* pairs with the producer's release after it wrote the WQEs */
 	u32 n = smp_load_acquire(&hdr->producer) - hdr->consumer;
 
 	return n > rq->queue.num_slots ? -1 : n;
@@ -150,6 +151,7 @@ int hmmnic_rq_get(struct hmmnic_rq *rq, struct hmmnic_recv_wqe *wqe)
 	}
 	memcpy(wqe, hmmnic_queue_slot(&rq->queue, hdr->consumer),
 	       rq->queue.slot_size);
+	/* the slot is copied before the producer may reuse it */
 	smp_store_release(&hdr->consumer, hdr->consumer + 1);
 	if (wqe->num_sge > rq->max_sge)
 		err = -EIO;
@@ -201,6 +203,7 @@ static int hmmnic_rq_post(struct hmmnic_rq *rq, const struct ib_recv_wr *wr,
 			wqe->sge[i].length = wr->sg_list[i].length;
 			wqe->sge[i].lkey = wr->sg_list[i].lkey;
 		}
+		/* the WQE is visible before the producer that covers it */
 		smp_store_release(&hdr->producer, hdr->producer + 1);
 	}
 	spin_unlock_irqrestore(&rq->lock, flags);
@@ -446,6 +449,20 @@ static void hmmnic_rnr_timer(struct timer_list *t)
 	hmmnic_qp_sched(qp);
 }
 
+static void hmmnic_tx_timer(struct timer_list *t)
+{
+	struct hmmnic_qp *qp = from_timer(qp, t, tx_timer);
+
+	hmmnic_qp_sched(qp);
+}
+
+/* Run the worker again in a jiffy, when the netdev queue has drained. */
+void hmmnic_qp_tx_wait(struct hmmnic_qp *qp)
+{
+	if (!READ_ONCE(qp->dying) && !timer_pending(&qp->tx_timer))
+		mod_timer(&qp->tx_timer, jiffies + 1);
+}
+
 static int hmmnic_qp_resp_create(struct ib_qp *ibqp, struct ib_udata *udata)
 {
 	struct hmmnic_qp *qp = to_hqp(ibqp);
@@ -493,6 +510,7 @@ int hmmnic_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	skb_queue_head_init(&qp->ackq);
 	timer_setup(&qp->retry_timer, hmmnic_retry_timer, 0);
 	timer_setup(&qp->rnr_timer, hmmnic_rnr_timer, 0);
+	timer_setup(&qp->tx_timer, hmmnic_tx_timer, 0);
 	qp->scq = to_hcq(init->send_cq);
 	qp->rcq = to_hcq(init->recv_cq);
 	qp->sq_sig_all = init->sq_sig_type == IB_SIGNAL_ALL_WR;
@@ -556,6 +574,7 @@ int hmmnic_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	WRITE_ONCE(qp->dying, true);
 	timer_shutdown_sync(&qp->retry_timer);
 	timer_shutdown_sync(&qp->rnr_timer);
+	timer_shutdown_sync(&qp->tx_timer);
 	cancel_work_sync(&qp->work);
 	skb_queue_purge(&qp->rxq);
 
@@ -906,6 +925,7 @@ int hmmnic_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 					 wr);
 		if (err)
 			break;
+		/* the WQE is visible before the producer that covers it */
 		smp_store_release(&hdr->producer, hdr->producer + 1);
 	}
 	spin_unlock_irqrestore(&qp->sq_lock, flags);

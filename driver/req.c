@@ -137,7 +137,10 @@ bool hmmnic_req_complete(struct hmmnic_qp *qp, enum ib_wc_status status)
 		qp->req.psn = qp->req.tail != qp->req.fetched && st->started ?
 			      st->first_psn : end;
 	}
-	/* The slot is free before the completion says so. */
+	/*
+	 * The slot is free before the completion says so; release pairs
+	 * with the provider's acquire of the consumer.
+	 */
 	smp_store_release(&hdr->consumer, qp->req.tail);
 	if (signaled && hmmnic_cq_post(qp->scq, &cqe, qp, false)) {
 		hmmnic_qp_error(qp, true);
@@ -213,6 +216,7 @@ static enum ib_wc_status hmmnic_wqe_check(struct hmmnic_qp *qp,
 static void hmmnic_req_fetch(struct hmmnic_qp *qp)
 {
 	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&qp->sq);
+	/* pairs with the producer's release after it wrote the WQEs */
 	u32 prod = smp_load_acquire(&hdr->producer);
 
 	if (prod - qp->req.tail > qp->sq.num_slots) {
@@ -312,7 +316,7 @@ static void hmmnic_req_fill_eth(struct hmmnic_qp *qp, struct sk_buff *skb,
 		u32 qkey = wqe->remote_qkey;
 
 		/* A Q_Key with the high bit set means "use the QP's". */
-		if (qkey & 0x80000000 && qp->ibqp.qp_type != IB_QPT_GSI)
+		if (qkey & 0x80000000)
 			qkey = qp->attr.qkey;
 		deth->qkey = cpu_to_be32(qkey);
 		deth->sqp = cpu_to_be32(qp->ibqp.qp_num);
@@ -471,11 +475,22 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 	st = hmmnic_sst(qp, qp->req.cur);
 	if (!st->started && !hmmnic_req_start(qp, wqe, st))
 		return false;
+	/*
+	 * The window counts PSNs, and a READ request commits all the PSNs of
+	 * its responses: a lost response costs them all again.
+	 */
 	if (rc && hmmnic_psn_diff(hmmnic_psn_add(st->first_psn,
-						 qp->req.cur_pkt),
-				  qp->req.una) >= HMMNIC_TX_WINDOW)
+						 wqe->opcode == IB_WR_RDMA_READ ?
+						 st->npkts :
+						 qp->req.cur_pkt + 1),
+				  qp->req.una) > HMMNIC_TX_WINDOW &&
+	    qp->req.cur != qp->req.tail)
 		return false;
 
+	if (rc && hmmnic_tx_busy(&qp->av)) {
+		hmmnic_qp_tx_wait(qp);
+		return false;
+	}
 	status = hmmnic_req_send_pkt(qp, wqe, st);
 	if (status != IB_WC_SUCCESS) {
 		/* Local error: complete in order, then flush the rest. */
@@ -513,7 +528,14 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
  */
 void hmmnic_req_rewind(struct hmmnic_qp *qp, u32 psn)
 {
-	u32 i;
+	struct hmmnic_swqe_state *cur = hmmnic_sst(qp, qp->req.cur);
+	u32 next, i;
+
+	/* Never forward: what comes after the next packet is sent anyway. */
+	next = qp->req.cur != qp->req.fetched && cur->started ?
+	       hmmnic_psn_add(cur->first_psn, qp->req.cur_pkt) : qp->req.psn;
+	if (hmmnic_psn_diff(psn, next) >= 0)
+		return;
 
 	for (i = qp->req.tail; i != qp->req.fetched; i++) {
 		struct hmmnic_swqe_state *st = hmmnic_sst(qp, i);

@@ -361,6 +361,7 @@ static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
 	struct hmmnic_mr *mr = NULL;
 	u32 len = be32_to_cpu(reth->len);
 	u64 va = be64_to_cpu(reth->va);
+	u32 npkts;
 
 	if (len > HMMNIC_MAX_MSG_SZ) {
 		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, psn);
@@ -385,9 +386,8 @@ static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
 	res->rkey = be32_to_cpu(reth->rkey);
 	res->length = len;
 	res->next_psn = psn;
-	res->last_psn = hmmnic_psn_add(psn, max_t(u32, DIV_ROUND_UP(len,
-								   qp->mtu),
-						   1) - 1);
+	npkts = max_t(u32, DIV_ROUND_UP(len, qp->mtu), 1);
+	res->last_psn = hmmnic_psn_add(psn, npkts - 1);
 	return true;
 }
 
@@ -422,6 +422,10 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 	u8 opcode;
 	int err = 0;
 
+	if (hmmnic_tx_busy(&qp->av)) {
+		hmmnic_qp_tx_wait(qp);
+		return false;
+	}
 	if (npkts == 1)
 		opcode = HMMNIC_OP_READ_RESP_ONLY;
 	else if (idx == 0)
@@ -536,6 +540,10 @@ static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 		/* Answer again from the PSN asked for, with the new RETH. */
 		res = hmmnic_resp_find_res(qp, HMMNIC_OP_READ_REQ, pkt->psn);
 		if (!res)
+			return;
+		/* Being answered, and from there on anyway: nothing to do. */
+		if (qp->resp.reading == res &&
+		    hmmnic_psn_diff(pkt->psn, res->next_psn) >= 0)
 			return;
 		res->first_psn = pkt->psn;
 		if (!hmmnic_resp_read_setup(qp, skb, res)) {

@@ -3,21 +3,23 @@
 # rdma-core and perftest programs in step with the other guest, the server
 # side in the first guest, the client side in the peer.
 #
-#   two_guest.sh server|client hmmnic|rxe [--loss PCT] [--big]
+#   two_guest.sh server|client hmmnic|rxe [--loss PCT] [--big] [--only WORD]
 #
 # With rxe, hmmnic0 is deleted first (both bind UDP port 4791) and rxe0 is
-# created on eth0. --loss puts netem loss on eth0. Prints one line per
+# created on eth0. --loss puts netem loss on eth0; --only runs just the
+# programs whose command line contains WORD. Prints one line per
 # program ("server|client NAME: ok|FAILED (status N)") and the port
 # counters, and exits non-zero if a program failed.
 set -uo pipefail
 b=$(dirname "$0")/../vm/barrier
 role=$1 drv=$2
 shift 2
-loss= big=0
+loss= big=0 only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--loss) loss=$2; shift 2 ;;
 	--big) big=1; shift ;;
+	--only) only=$2; shift 2 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -39,6 +41,7 @@ n=0 failed=0
 step() {
 	local out rc
 	n=$((n + 1))
+	if [ -n "$only" ] && [[ "$*" != *"$only"* ]]; then return; fi
 	if [ "$role" = server ]; then
 		"$b" signal "s$n"
 		out=$(timeout 300 "$@" 2>&1)
@@ -52,7 +55,7 @@ step() {
 		echo "$role $*: ok"
 	else
 		echo "$role $*: FAILED (status $rc)"
-		echo "$out" | tail -5
+		echo "$out" | tail -${HMMNIC_TAIL:-5}
 		failed=1
 	fi
 	"$b" signal "done$n.$role"
@@ -63,7 +66,7 @@ if [ $big = 1 ]; then
 	step ibv_rc_pingpong -d $dev -g 1 -n 40 -s 65536 -c
 	step ibv_rc_pingpong -d $dev -g 1 -n 200 -s 4000 -c
 	step ib_write_bw -d $dev -x 1 -F -n 200 -s 65536
-	step ib_read_bw -d $dev -x 1 -F -n 200 -s 65536
+	step ib_send_bw -d $dev -x 1 -F -n 200 -s 65536
 else
 	step ibv_rc_pingpong -d $dev -g 1 -n 10 -s 4096 -c
 	step ibv_ud_pingpong -d $dev -g 1 -n 10 -s 1000

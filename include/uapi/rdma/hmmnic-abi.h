@@ -83,9 +83,9 @@ struct hmmnic_cqe {
 };
 
 /* hmmnic_cqe.wc_flags: the values of libibverbs' enum ibv_wc_flags */
-#define HMMNIC_WC_GRH		(1 << 0)
-#define HMMNIC_WC_WITH_IMM	(1 << 1)
-#define HMMNIC_WC_WITH_INV	(1 << 3)
+#define HMMNIC_WC_GRH		0x1
+#define HMMNIC_WC_WITH_IMM	0x2
+#define HMMNIC_WC_WITH_INV	0x8
 
 struct hmmnic_create_cq_resp {
 	__aligned_u64 ring_offset;	/* mmap offset of the CQ ring */
@@ -141,10 +141,10 @@ struct hmmnic_send_wqe {
 };
 
 /* hmmnic_send_wqe.send_flags: the values of enum ibv_send_flags */
-#define HMMNIC_SEND_FENCE	(1 << 0)
-#define HMMNIC_SEND_SIGNALED	(1 << 1)
-#define HMMNIC_SEND_SOLICITED	(1 << 2)
-#define HMMNIC_SEND_INLINE	(1 << 3)
+#define HMMNIC_SEND_FENCE	0x1
+#define HMMNIC_SEND_SIGNALED	0x2
+#define HMMNIC_SEND_SOLICITED	0x4
+#define HMMNIC_SEND_INLINE	0x8
 
 /* One receive work request in a receive queue or SRQ slot. */
 struct hmmnic_recv_wqe {
