@@ -466,6 +466,7 @@ bool hmmnic_req_step(struct hmmnic_qp *qp);
 void hmmnic_req_rewind(struct hmmnic_qp *qp, u32 psn);
 void hmmnic_req_arm_timer(struct hmmnic_qp *qp);
 void hmmnic_qp_work(struct work_struct *work);
+void hmmnic_qp_doorbell(struct hmmnic_qp *qp);
 
 /* comp.c */
 void hmmnic_comp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb);

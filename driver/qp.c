@@ -904,7 +904,7 @@ int hmmnic_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 			*bad_wr = wr;
 			return -EINVAL;
 		}
-		hmmnic_qp_sched(qp);
+		hmmnic_qp_doorbell(qp);
 		return 0;
 	}
 	if (state == IB_QPS_RESET || state == IB_QPS_INIT ||

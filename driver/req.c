@@ -604,16 +604,15 @@ static void hmmnic_qp_flush(struct hmmnic_qp *qp)
 
 /* ---- the worker ---- */
 
-void hmmnic_qp_work(struct work_struct *work)
+/* One run of the worker; qp->mutex held. */
+static void hmmnic_qp_run(struct hmmnic_qp *qp)
 {
-	struct hmmnic_qp *qp = container_of(work, struct hmmnic_qp, work);
 	int budget = HMMNIC_WORK_BUDGET;
 	bool progress = true;
 	struct sk_buff *skb;
 
-	mutex_lock(&qp->mutex);
 	if (qp->state == IB_QPS_RESET || qp->state == IB_QPS_INIT)
-		goto out;
+		return;
 	if (qp->req.need_retry) {
 		qp->req.need_retry = false;
 		hmmnic_comp_timeout(qp);
@@ -650,6 +649,31 @@ void hmmnic_qp_work(struct work_struct *work)
 		if (qp->attr.en_sqd_async_notify)
 			hmmnic_qp_event(qp, IB_EVENT_SQ_DRAINED);
 	}
-out:
+}
+
+void hmmnic_qp_work(struct work_struct *work)
+{
+	struct hmmnic_qp *qp = container_of(work, struct hmmnic_qp, work);
+
+	mutex_lock(&qp->mutex);
+	hmmnic_qp_run(qp);
+	mutex_unlock(&qp->mutex);
+}
+
+/*
+ * The doorbell of a user QP. An idle QP (nothing outstanding) runs the
+ * worker right here, in the caller's process context: that saves waking a
+ * kernel thread, which is most of the latency of a lone small message. A
+ * busy QP leaves the work to its worker, so that the application keeps
+ * posting and polling on its CPU while the worker sends on another.
+ */
+void hmmnic_qp_doorbell(struct hmmnic_qp *qp)
+{
+	if (READ_ONCE(qp->req.tail) != READ_ONCE(qp->req.fetched) ||
+	    !mutex_trylock(&qp->mutex)) {
+		hmmnic_qp_sched(qp);
+		return;
+	}
+	hmmnic_qp_run(qp);
 	mutex_unlock(&qp->mutex);
 }
