@@ -1,7 +1,8 @@
 #!/bin/bash
 # librdmacm programs connect through the kernel's RDMA CM, whose CM MADs
 # travel over hmmnic0's GSI QP (QP 1, a kernel UD QP), then move data on
-# user-space QPs: rping, with every buffer verified.
+# user-space QPs: rping (every buffer verified), ucmatose (RC) and udaddy
+# (UD, through the CM's UD service resolution).
 . "$(dirname "$0")/../lib/common.sh"
 
 set +e
@@ -19,3 +20,5 @@ srvcli() {
 	log "$cli: ok"
 }
 srvcli "rping -s -a $a -C 10 -S 4000" "rping -c -a $a -C 10 -S 4000 -V"
+srvcli "ucmatose -b $a -C 20" "ucmatose -s $a -C 20"
+srvcli "udaddy -b $a -C 20" "udaddy -s $a -C 20"
