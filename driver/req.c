@@ -511,6 +511,8 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 
 	qp->req.psn = hmmnic_psn_add(st->first_psn, st->npkts);
 	qp->req.cur++;
+	/* a WQE started before a go-back resumes from its first packet */
+	qp->req.cur_pkt = 0;
 	if (!rc) {
 		/* UD has no acknowledgements: done once sent. */
 		qp->req.una = qp->req.psn;

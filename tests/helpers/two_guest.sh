@@ -66,6 +66,7 @@ if [ $big = 1 ]; then
 	step ibv_rc_pingpong -d $dev -g 1 -n 40 -s 65536 -c
 	step ibv_rc_pingpong -d $dev -g 1 -n 200 -s 4000 -c
 	step ib_write_bw -d $dev -x 1 -F -n 200 -s 65536
+	step ib_read_bw -d $dev -x 1 -F -n 200 -s 65536
 	step ib_send_bw -d $dev -x 1 -F -n 200 -s 65536
 else
 	step ibv_rc_pingpong -d $dev -g 1 -n 10 -s 4096 -c

@@ -4,10 +4,9 @@
 #    and as the client: RC and UD pingpong (received data checked) and
 #    perftest write, read and send bandwidth;
 #  - hmmnic to hmmnic with netem dropping 5% of the packets on both sides:
-#    RC SEND and WRITE traffic still delivers every byte (ibv_rc_pingpong
-#    -c checks the buffers), and the counters show the retransmissions
-#    that took. (RDMA READ under loss is not covered yet: it ends in
-#    RETRY_EXC_ERR, see docs/testing.md.)
+#    RC traffic still delivers every byte (ibv_rc_pingpong -c checks the
+#    buffers; perftest write, read and send complete), and the counters
+#    show the retransmissions that took.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
