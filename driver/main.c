@@ -16,6 +16,7 @@
 #include "hmmnic.h"
 
 static LIST_HEAD(hmmnic_dev_list);
+/* Also taken by the UDP receive path, in softirq context: hence _bh. */
 static DEFINE_SPINLOCK(hmmnic_dev_lock);
 /* Serialises link creation, so one netdev never gets two devices. */
 static DEFINE_MUTEX(hmmnic_link_mutex);
@@ -28,22 +29,22 @@ struct hmmnic_dev *hmmnic_get_by_netdev(struct net_device *ndev)
 {
 	struct hmmnic_dev *hdev, *found = NULL;
 
-	spin_lock(&hmmnic_dev_lock);
+	spin_lock_bh(&hmmnic_dev_lock);
 	list_for_each_entry(hdev, &hmmnic_dev_list, list) {
 		if (hdev->ndev == ndev && ib_device_try_get(&hdev->ibdev)) {
 			found = hdev;
 			break;
 		}
 	}
-	spin_unlock(&hmmnic_dev_lock);
+	spin_unlock_bh(&hmmnic_dev_lock);
 	return found;
 }
 
 static void hmmnic_list_del(struct hmmnic_dev *hdev)
 {
-	spin_lock(&hmmnic_dev_lock);
+	spin_lock_bh(&hmmnic_dev_lock);
 	list_del_init(&hdev->list);
-	spin_unlock(&hmmnic_dev_lock);
+	spin_unlock_bh(&hmmnic_dev_lock);
 }
 
 /* Called by the core once the device is unregistered, before it is freed. */
@@ -109,9 +110,9 @@ static int hmmnic_newlink(const char *name, struct net_device *ndev)
 	xa_init_flags(&hdev->mrs, XA_FLAGS_ALLOC);
 	xa_init_flags(&hdev->ahs, XA_FLAGS_ALLOC1);
 
-	spin_lock(&hmmnic_dev_lock);
+	spin_lock_bh(&hmmnic_dev_lock);
 	list_add_tail(&hdev->list, &hmmnic_dev_list);
-	spin_unlock(&hmmnic_dev_lock);
+	spin_unlock_bh(&hmmnic_dev_lock);
 
 	err = hmmnic_register(hdev, name);
 	/* A failed registration leaves the device to us; dealloc_driver unlists it. */
@@ -215,12 +216,12 @@ static void __exit hmmnic_exit(void)
 	 * it off the list before ib_unregister_device() returns.
 	 */
 	for (;;) {
-		spin_lock(&hmmnic_dev_lock);
+		spin_lock_bh(&hmmnic_dev_lock);
 		hdev = list_first_entry_or_null(&hmmnic_dev_list,
 						struct hmmnic_dev, list);
 		if (hdev)
 			get_device(&hdev->ibdev.dev);
-		spin_unlock(&hmmnic_dev_lock);
+		spin_unlock_bh(&hmmnic_dev_lock);
 		if (!hdev)
 			break;
 		ib_unregister_device(&hdev->ibdev);

@@ -141,9 +141,11 @@ static int hmmnic_rq_count(struct hmmnic_rq *rq)
 int hmmnic_rq_get(struct hmmnic_rq *rq, struct hmmnic_recv_wqe *wqe)
 {
 	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&rq->queue);
+	unsigned long flags;
 	int n, err = 0;
 
-	spin_lock_bh(&rq->lock);
+	/* kernel users may post receives from any context */
+	spin_lock_irqsave(&rq->lock, flags);
 	n = hmmnic_rq_count(rq);
 	if (n <= 0) {
 		err = n < 0 ? -EIO : -ENOENT;
@@ -156,21 +158,22 @@ int hmmnic_rq_get(struct hmmnic_rq *rq, struct hmmnic_recv_wqe *wqe)
 	if (wqe->num_sge > rq->max_sge)
 		err = -EIO;
 out:
-	spin_unlock_bh(&rq->lock);
+	spin_unlock_irqrestore(&rq->lock, flags);
 	return err;
 }
 
 /* SRQ limit: raised once when the posted count drops below it. */
 void hmmnic_srq_check_limit(struct hmmnic_srq *srq)
 {
+	unsigned long flags;
 	bool fire = false;
 
-	spin_lock_bh(&srq->rq.lock);
+	spin_lock_irqsave(&srq->rq.lock, flags);
 	if (srq->limit && hmmnic_rq_count(&srq->rq) < (int)srq->limit) {
 		srq->limit = 0;
 		fire = true;
 	}
-	spin_unlock_bh(&srq->rq.lock);
+	spin_unlock_irqrestore(&srq->rq.lock, flags);
 	if (fire)
 		hmmnic_srq_event(srq, IB_EVENT_SRQ_LIMIT_REACHED);
 }
@@ -644,9 +647,9 @@ static void hmmnic_qp_reset(struct hmmnic_qp *qp)
 	if (!qp->srq) {
 		struct hmmnic_queue_hdr *rq = hmmnic_queue_hdr(&qp->own_rq.queue);
 
-		spin_lock_bh(&qp->own_rq.lock);
+		spin_lock_irq(&qp->own_rq.lock);
 		rq->consumer = READ_ONCE(rq->producer);
-		spin_unlock_bh(&qp->own_rq.lock);
+		spin_unlock_irq(&qp->own_rq.lock);
 	}
 	qp->resp.msn = 0;
 	qp->resp.nak_sent = false;
@@ -1019,9 +1022,9 @@ int hmmnic_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
 	if (mask & IB_SRQ_LIMIT) {
 		if (attr->srq_limit > srq->rq.queue.num_slots)
 			return -EINVAL;
-		spin_lock_bh(&srq->rq.lock);
+		spin_lock_irq(&srq->rq.lock);
 		srq->limit = attr->srq_limit;
-		spin_unlock_bh(&srq->rq.lock);
+		spin_unlock_irq(&srq->rq.lock);
 	}
 	return 0;
 }
