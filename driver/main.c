@@ -52,11 +52,15 @@ void hmmnic_dealloc_driver(struct ib_device *ibdev)
 {
 	struct hmmnic_dev *hdev = to_hdev(ibdev);
 
-	hmmnic_list_del(hdev);
 	hmmnic_net_put(&init_net);
 	xa_destroy(&hdev->qps);
 	xa_destroy(&hdev->mrs);
 	xa_destroy(&hdev->ahs);
+	/*
+	 * Last: module unload waits for the list to empty, and then
+	 * releases the sockets this device used.
+	 */
+	hmmnic_list_del(hdev);
 }
 
 static bool hmmnic_netdev_has_device(struct net_device *ndev)
@@ -208,12 +212,11 @@ static void __exit hmmnic_exit(void)
 
 	/* No new links after this: newlink runs under the link ops lock. */
 	rdma_link_unregister(&hmmnic_link_ops);
-	unregister_netdevice_notifier(&hmmnic_netdev_nb);
 
 	/*
 	 * Unregister what is left. A device whose unregistration is already
-	 * queued is serialised by the core; either way dealloc_driver takes
-	 * it off the list before ib_unregister_device() returns.
+	 * queued is serialised by the core: ib_unregister_device() returns
+	 * only after whichever caller got there first has run dealloc_driver.
 	 */
 	for (;;) {
 		spin_lock_bh(&hmmnic_dev_lock);
@@ -227,6 +230,12 @@ static void __exit hmmnic_exit(void)
 		ib_unregister_device(&hdev->ibdev);
 		put_device(&hdev->ibdev.dev);
 	}
+	/*
+	 * Only now: unregistering the notifier replays NETDEV_UNREGISTER
+	 * for every netdev, which would have queued unregistrations behind
+	 * the loop's back.
+	 */
+	unregister_netdevice_notifier(&hmmnic_netdev_nb);
 	hmmnic_net_unregister();
 	destroy_workqueue(hmmnic_wq);
 }

@@ -124,9 +124,15 @@ static void __net_exit hmmnic_net_exit(struct net *net)
 {
 	struct hmmnic_net *hn = net_generic(net, hmmnic_net_id);
 
-	/* Devices of a dying namespace are unregistered with its netdevs. */
+	/*
+	 * Devices live in init_net only, and module unload unregisters all
+	 * of them first, so no user is left here.
+	 */
+	mutex_lock(&hn->lock);
+	WARN_ON(hn->users);
 	hmmnic_sock_close(&hn->sock4);
 	hmmnic_sock_close(&hn->sock6);
+	mutex_unlock(&hn->lock);
 }
 
 static struct pernet_operations hmmnic_net_ops = {
