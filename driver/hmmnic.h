@@ -7,6 +7,7 @@
 #define HMMNIC_H
 
 #include <linux/list.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
@@ -63,7 +64,7 @@
  *               transition raises exactly one port event
  * @qps: QP number -> struct hmmnic_qp, for the receive path
  * @mrs: key index (key >> 8) -> struct hmmnic_mr
- * @ahs: AH number -> struct hmmnic_ah, for user-space UD sends
+ * @ahs: AH number -> struct hmmnic_ah_entry, for UD sends
  * @next_qpn: where the cyclic QP number allocation resumes
  * @stats: the port's hw counters (stats.h)
  */
@@ -137,15 +138,67 @@ struct hmmnic_cq {
 	bool user;
 };
 
+/* ODP counters of one MR ("rdma statistic show mr") */
+enum hmmnic_odp_counter {
+	HMMNIC_ODP_FAULTS,		/* pages faulted in */
+	HMMNIC_ODP_FAULTS_HANDLED,	/* hmm_range_fault() calls that did */
+	HMMNIC_ODP_INVALIDATIONS,	/* mirrored pages dropped */
+	HMMNIC_ODP_INVALIDATIONS_HANDLED, /* invalidate callbacks */
+	HMMNIC_ODP_PREFETCH,		/* pages prefetched (ibv_advise_mr) */
+	HMMNIC_ODP_FAULT_ERRORS,	/* faults that failed */
+	HMMNIC_ODP_RNR_NAKS,		/* rnr mode: RNR NAKs for a fault */
+	HMMNIC_NUM_ODP_COUNTERS
+};
+
+/* Implicit ODP regions grow children of this size, naturally aligned. */
+#define HMMNIC_IMPLICIT_SHIFT	21
+#define HMMNIC_IMPLICIT_SPAN	BIT(HMMNIC_IMPLICIT_SHIFT)
+
+/**
+ * struct hmmnic_odp - the HMM mirror of one span of an ODP region
+ * @notifier: follows CPU page-table changes over the span
+ * @lock: guards @pfns and @npresent against the invalidate callback; the
+ *        data path holds it while it copies from or to a page
+ * @start: first virtual address, page aligned
+ * @npages: pages in the span
+ * @npresent: entries of @pfns that are HMM_PFN_VALID
+ * @pfns: HMM pfns of the span's pages, 0 when not mirrored
+ * @mr: the region
+ * @users: implicit children only: accesses in progress, which keep the
+ *         reaper away
+ */
+struct hmmnic_odp {
+	struct mmu_interval_notifier notifier;
+	spinlock_t lock;		/* see above */
+	unsigned long start;
+	unsigned long npages;
+	unsigned long npresent;
+	unsigned long *pfns;
+	struct hmmnic_mr *mr;
+	atomic_t users;
+};
+
 /**
  * struct hmmnic_mr - a memory region
- * @umem: the pinned user memory, or NULL for a DMA MR of a kernel user,
- *        whose iova is a kernel virtual address
+ * @umem: the pinned user memory; NULL for ODP and for a DMA MR of a
+ *        kernel user, whose iova is a kernel virtual address
  * @pages: the page behind each PAGE_SIZE step of the region, from @umem
  * @page_offset: offset of the region's first byte in @pages[0]
  * @access: IB_ACCESS_* flags
  * @ref: held by registration and by each data-path access in progress
  * @done: completed when @ref drops to zero, so deregistration can wait
+ * @hdev: ODP: the device (the invalidate callback may run before the core
+ *        has set ibmr.device)
+ * @mm: ODP: the registering process's mm (grabbed, not held alive)
+ * @odp: explicit ODP: the mirror of the whole region
+ * @odp_va: explicit ODP: the user address of the region's first byte
+ * @odp_implicit: implicit ODP: the region is the whole address space,
+ *                mirrored by lazily created children
+ * @odp_lock: implicit ODP: serializes creating and freeing children
+ * @odp_children: implicit ODP: va >> HMMNIC_IMPLICIT_SHIFT -> child
+ * @odp_nchildren: implicit ODP: entries in @odp_children
+ * @odp_reap: implicit ODP: frees children that hold no page
+ * @odp_stats: ODP counters (enum hmmnic_odp_counter)
  */
 struct hmmnic_mr {
 	struct ib_mr ibmr;
@@ -156,7 +209,27 @@ struct hmmnic_mr {
 	int access;
 	refcount_t ref;
 	struct completion done;
+	struct hmmnic_dev *hdev;
+	struct mm_struct *mm;
+	struct hmmnic_odp *odp;
+	unsigned long odp_va;
+	bool odp_implicit;
+	struct mutex odp_lock;		/* see above */
+	struct xarray odp_children;
+	atomic_t odp_nchildren;
+	struct work_struct odp_reap;
+	atomic64_t odp_stats[HMMNIC_NUM_ODP_COUNTERS];
 };
+
+static inline bool hmmnic_mr_is_odp(const struct hmmnic_mr *mr)
+{
+	return mr->access & IB_ACCESS_ON_DEMAND;
+}
+
+static inline u32 hmmnic_trace_lkey(const struct hmmnic_mr *mr)
+{
+	return mr->ibmr.lkey;
+}
 
 /* An address handle: where a UD packet goes. */
 struct hmmnic_av {
@@ -174,10 +247,22 @@ struct hmmnic_av {
 	bool local;			/* the destination is on this host */
 };
 
+/*
+ * What a sender needs of an AH. It lives apart from the AH and is freed
+ * after an RCU grace period, because the core frees a kernel AH right
+ * after a destroy that must not sleep, while a UD sender may be copying
+ * the AV under rcu_read_lock().
+ */
+struct hmmnic_ah_entry {
+	struct hmmnic_av av;
+	struct ib_pd *pd;		/* only compared, never dereferenced */
+	struct rcu_head rcu;
+};
+
 struct hmmnic_ah {
 	struct ib_ah ibah;
-	struct hmmnic_av av;
-	u32 ah_num;			/* index in hdev->ahs, 0 for kernel AHs */
+	struct hmmnic_ah_entry *entry;
+	u32 ah_num;			/* index in hdev->ahs */
 };
 
 /*
@@ -408,6 +493,41 @@ struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 				 u64 iova, int access, struct ib_udata *udata);
 struct ib_mr *hmmnic_get_dma_mr(struct ib_pd *ibpd, int access);
 int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
+
+bool hmmnic_mr_resident(struct hmmnic_mr *mr, u64 iova, u64 len, bool write);
+bool hmmnic_sge_resident(struct hmmnic_qp *qp, const struct hmmnic_sge *sge,
+			 u32 num_sge, u64 offset, u64 len);
+int hmmnic_advise_mr(struct ib_pd *ibpd,
+		     enum ib_uverbs_advise_mr_advice advice, u32 flags,
+		     struct ib_sge *sg_list, u32 num_sge,
+		     struct uverbs_attr_bundle *attrs);
+int hmmnic_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
+int hmmnic_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
+
+/* odp.c: on-demand paging (the ODP half of the MR access layer) */
+enum hmmnic_fault_mode {
+	HMMNIC_FAULT_SYNC,
+	HMMNIC_FAULT_RNR,
+};
+
+extern int hmmnic_fault_mode;
+
+/* How to prefetch (hmmnic_odp_prefetch()) */
+#define HMMNIC_ADVISE_WRITE	BIT(0)
+#define HMMNIC_ADVISE_NO_FAULT	BIT(1)
+#define HMMNIC_ADVISE_RNR	BIT(2)
+
+int hmmnic_odp_init(struct hmmnic_mr *mr, u64 start, u64 length);
+void hmmnic_odp_release(struct hmmnic_mr *mr);
+int hmmnic_odp_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
+		    bool to_mr);
+int hmmnic_odp_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
+		      u64 swap, u64 *orig);
+bool hmmnic_odp_resident(struct hmmnic_mr *mr, u64 iova, u64 len,
+			 bool write);
+int hmmnic_odp_prefetch(struct hmmnic_mr *mr, u64 iova, u64 len, int how);
+void hmmnic_odp_advise_async(struct hmmnic_mr *mr, u64 iova, u64 len,
+			     int how);
 
 /* qp.c */
 extern struct workqueue_struct *hmmnic_wq;

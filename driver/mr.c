@@ -4,10 +4,12 @@
  *
  * Every byte the data path reads from or writes to registered memory goes
  * through hmmnic_mr_copy() and hmmnic_mr_atomic(). They are the only code
- * that knows how a region is backed: pinned user pages (ib_umem) or, for
- * kernel users, kernel virtual addresses. Transport code never touches a
- * struct page. Keys are looked up in an xarray; a lookup takes a reference
- * that deregistration waits for.
+ * that knows how a region is backed: pinned user pages (ib_umem), pages
+ * mirrored on demand through HMM (odp.c), or, for kernel users, kernel
+ * virtual addresses. Transport code never touches a struct page. Keys are
+ * looked up in an xarray; a lookup takes a reference that deregistration
+ * waits for. An access to an ODP region may sleep to fault pages in, so
+ * the data path calls this layer only from process context.
  */
 #include <linux/highmem.h>
 #include <linux/random.h>
@@ -78,7 +80,7 @@ bool hmmnic_mr_check(struct hmmnic_mr *mr, struct ib_pd *pd, u64 iova,
 {
 	if (mr->ibmr.pd != pd || (mr->access & access) != access)
 		return false;
-	if (!mr->umem)
+	if (!mr->umem && !hmmnic_mr_is_odp(mr))
 		return true;	/* kernel DMA MR: all of kernel memory */
 	return iova >= mr->ibmr.iova && len <= mr->ibmr.length &&
 	       iova - mr->ibmr.iova <= mr->ibmr.length - len;
@@ -97,6 +99,8 @@ int hmmnic_mr_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
 {
 	u64 off;
 
+	if (hmmnic_mr_is_odp(mr))
+		return hmmnic_odp_copy(mr, iova, buf, len, to_mr);
 	if (!mr->umem) {
 		if (to_mr)
 			memcpy((void *)(uintptr_t)iova, buf, len);
@@ -144,6 +148,8 @@ int hmmnic_mr_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
 
 	if (!IS_ALIGNED(iova, 8))
 		return -EINVAL;
+	if (hmmnic_mr_is_odp(mr))
+		return hmmnic_odp_atomic(mr, iova, op, cmp_add, swap, orig);
 	if (mr->umem) {
 		off = iova - mr->ibmr.iova + mr->page_offset;
 		if (WARN_ON_ONCE((off >> PAGE_SHIFT) >= mr->npages))
@@ -201,11 +207,18 @@ struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	struct hmmnic_mr *mr;
 	int err;
 
+	bool implicit = !start && length == U64_MAX;
+
+	/* HUGETLB is a hint; HMM reports each 4 KiB piece of a huge page. */
 	if (access & ~(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE |
 		       IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC |
-		       IB_ACCESS_RELAXED_ORDERING))
+		       IB_ACCESS_RELAXED_ORDERING | IB_ACCESS_ON_DEMAND |
+		       IB_ACCESS_HUGETLB))
 		return ERR_PTR(-EOPNOTSUPP);
-	if (!length || length > HMMNIC_MAX_MR_SIZE)
+	/* Implicit ODP: the whole address space, at its own addresses */
+	if (implicit && (!(access & IB_ACCESS_ON_DEMAND) || iova))
+		return ERR_PTR(-EINVAL);
+	if (!implicit && (!length || length > HMMNIC_MAX_MR_SIZE))
 		return ERR_PTR(-EINVAL);
 	if (udata && udata->inlen &&
 	    !ib_is_udata_cleared(udata, 0, udata->inlen))
@@ -214,10 +227,14 @@ struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
 	if (!mr)
 		return ERR_PTR(-ENOMEM);
-	err = hmmnic_mr_pin(mr, ibpd->device, start, length, access);
+	mr->hdev = hdev;
+	mr->access = access;
+	if (access & IB_ACCESS_ON_DEMAND)
+		err = hmmnic_odp_init(mr, start, length);
+	else
+		err = hmmnic_mr_pin(mr, ibpd->device, start, length, access);
 	if (err)
 		goto err_free;
-	mr->access = access;
 	mr->ibmr.iova = iova;
 	mr->ibmr.length = length;
 	mr->ibmr.page_size = PAGE_SIZE;
@@ -227,7 +244,10 @@ struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	return &mr->ibmr;
 
 err_unpin:
-	hmmnic_mr_unpin(mr);
+	if (hmmnic_mr_is_odp(mr))
+		hmmnic_odp_release(mr);
+	else
+		hmmnic_mr_unpin(mr);
 err_free:
 	kfree(mr);
 	return ERR_PTR(err);
@@ -257,7 +277,9 @@ int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	struct hmmnic_mr *mr = to_hmr(ibmr);
 
 	hmmnic_mr_remove(to_hdev(ibmr->device), mr);
-	if (mr->umem)
+	if (hmmnic_mr_is_odp(mr))
+		hmmnic_odp_release(mr);
+	else if (mr->umem)
 		hmmnic_mr_unpin(mr);
 	kfree(mr);
 	return 0;
@@ -322,4 +344,183 @@ enum ib_wc_status hmmnic_sge_copy(struct hmmnic_qp *qp,
 		offset = 0;
 	}
 	return len ? IB_WC_LOC_LEN_ERR : IB_WC_SUCCESS;
+}
+
+/*
+ * hmmnic_mr_resident - may the responder access [@iova, @iova + @len) of
+ * @mr without a page fault?
+ *
+ * Always true except in the rnr fault mode, where a missing page of an
+ * ODP region starts a background fault and the responder answers RNR NAK.
+ */
+bool hmmnic_mr_resident(struct hmmnic_mr *mr, u64 iova, u64 len, bool write)
+{
+	if (!hmmnic_mr_is_odp(mr) ||
+	    READ_ONCE(hmmnic_fault_mode) != HMMNIC_FAULT_RNR)
+		return true;
+	return hmmnic_odp_resident(mr, iova, len, write);
+}
+
+/* hmmnic_mr_resident() for the part of an SGE list a SEND will fill. */
+bool hmmnic_sge_resident(struct hmmnic_qp *qp, const struct hmmnic_sge *sge,
+			 u32 num_sge, u64 offset, u64 len)
+{
+	bool ok = true;
+	u32 i;
+
+	if (READ_ONCE(hmmnic_fault_mode) != HMMNIC_FAULT_RNR)
+		return true;
+	for (i = 0; i < num_sge && len && ok; i++) {
+		struct hmmnic_mr *mr;
+		u64 n;
+
+		if (offset >= sge[i].length) {
+			offset -= sge[i].length;
+			continue;
+		}
+		n = min_t(u64, len, sge[i].length - offset);
+		mr = hmmnic_mr_get(qp->hdev, sge[i].lkey);
+		/* A bad key or range: the copy reports it. */
+		if (mr && hmmnic_mr_check(mr, qp->ibqp.pd, sge[i].addr + offset,
+					  n, IB_ACCESS_LOCAL_WRITE))
+			ok = hmmnic_mr_resident(mr, sge[i].addr + offset, n,
+						true);
+		if (mr)
+			hmmnic_mr_put(mr);
+		len -= n;
+		offset = 0;
+	}
+	return ok;
+}
+
+/*
+ * hmmnic_advise_mr - ibv_advise_mr(): prefetch ranges of ODP regions
+ *
+ * Every SGE is checked before anything is done: its lkey must name an ODP
+ * region of @ibpd that covers it, writable for PREFETCH_WRITE. With
+ * IB_UVERBS_ADVISE_MR_FLAG_FLUSH the pages are mirrored when this
+ * returns; otherwise the work runs in the background.
+ */
+int hmmnic_advise_mr(struct ib_pd *ibpd,
+		     enum ib_uverbs_advise_mr_advice advice, u32 flags,
+		     struct ib_sge *sg_list, u32 num_sge,
+		     struct uverbs_attr_bundle *attrs)
+{
+	struct hmmnic_dev *hdev = to_hdev(ibpd->device);
+	int how, access = 0, err = 0;
+	u32 i;
+
+	switch (advice) {
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH:
+		how = 0;
+		break;
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE:
+		how = HMMNIC_ADVISE_WRITE;
+		access = IB_ACCESS_LOCAL_WRITE;
+		break;
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT:
+		how = HMMNIC_ADVISE_NO_FAULT;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if (flags & ~IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
+		return -EOPNOTSUPP;
+
+	for (i = 0; i < num_sge; i++) {
+		struct hmmnic_mr *mr = hmmnic_mr_get(hdev, sg_list[i].lkey);
+		bool ok;
+
+		if (!mr)
+			return -ENOENT;
+		ok = hmmnic_mr_is_odp(mr) &&
+		     hmmnic_mr_check(mr, ibpd, sg_list[i].addr,
+				     sg_list[i].length, access);
+		hmmnic_mr_put(mr);
+		if (!ok)
+			return -EINVAL;
+	}
+	for (i = 0; i < num_sge && !err; i++) {
+		struct hmmnic_mr *mr = hmmnic_mr_get(hdev, sg_list[i].lkey);
+
+		if (!mr)
+			return -ENOENT;	/* deregistered meanwhile */
+		if (flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
+			err = hmmnic_odp_prefetch(mr, sg_list[i].addr,
+						  sg_list[i].length, how);
+		else
+			hmmnic_odp_advise_async(mr, sg_list[i].addr,
+						sg_list[i].length, how);
+		hmmnic_mr_put(mr);
+	}
+	return err;
+}
+
+static const char * const hmmnic_odp_counter_names[] = {
+	[HMMNIC_ODP_FAULTS] = "page_faults",
+	[HMMNIC_ODP_FAULTS_HANDLED] = "page_faults_handled",
+	[HMMNIC_ODP_INVALIDATIONS] = "page_invalidations",
+	[HMMNIC_ODP_INVALIDATIONS_HANDLED] = "page_invalidations_handled",
+	[HMMNIC_ODP_PREFETCH] = "page_prefetch",
+	[HMMNIC_ODP_FAULT_ERRORS] = "page_fault_errors",
+	[HMMNIC_ODP_RNR_NAKS] = "page_fault_rnr_naks",
+};
+
+static_assert(ARRAY_SIZE(hmmnic_odp_counter_names) ==
+	      HMMNIC_NUM_ODP_COUNTERS);
+
+/* "rdma -dd resource show mr": the ODP kind and counters of a region */
+int hmmnic_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
+{
+	struct hmmnic_mr *mr = to_hmr(ibmr);
+	struct nlattr *table;
+	int i;
+
+	if (!hmmnic_mr_is_odp(mr))
+		return 0;
+	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_DRIVER);
+	if (!table)
+		return -EMSGSIZE;
+	if (rdma_nl_put_driver_string(msg, "odp", mr->odp_implicit ?
+				      "implicit" : "explicit"))
+		goto err;
+	if (mr->odp_implicit &&
+	    rdma_nl_put_driver_u32(msg, "odp_children",
+				   atomic_read(&mr->odp_nchildren)))
+		goto err;
+	for (i = 0; i < HMMNIC_NUM_ODP_COUNTERS; i++)
+		if (rdma_nl_put_driver_u64(msg, hmmnic_odp_counter_names[i],
+					   atomic64_read(&mr->odp_stats[i])))
+			goto err;
+	nla_nest_end(msg, table);
+	return 0;
+
+err:
+	nla_nest_cancel(msg, table);
+	return -EMSGSIZE;
+}
+
+/* "rdma statistic show mr": the same counters, as hw counters */
+int hmmnic_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
+{
+	struct hmmnic_mr *mr = to_hmr(ibmr);
+	struct nlattr *table;
+	int i;
+
+	if (!hmmnic_mr_is_odp(mr))
+		return 0;
+	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_STAT_HWCOUNTERS);
+	if (!table)
+		return -EMSGSIZE;
+	for (i = 0; i < HMMNIC_NUM_ODP_COUNTERS; i++)
+		if (rdma_nl_stat_hwcounter_entry(msg,
+						 hmmnic_odp_counter_names[i],
+						 atomic64_read(&mr->odp_stats[i])))
+			goto err;
+	nla_nest_end(msg, table);
+	return 0;
+
+err:
+	nla_nest_cancel(msg, table);
+	return -EMSGSIZE;
 }

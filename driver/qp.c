@@ -259,9 +259,13 @@ int hmmnic_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 		     struct ib_udata *udata)
 {
 	static const struct xa_limit limit = XA_LIMIT(1, U32_MAX);
+	/* Kernel users may create and destroy AHs in atomic context. */
+	gfp_t gfp = init->flags & RDMA_CREATE_AH_SLEEPABLE ?
+		    GFP_KERNEL : GFP_ATOMIC;
 	struct hmmnic_dev *hdev = to_hdev(ibah->device);
 	struct hmmnic_ah *ah = to_hah(ibah);
 	struct hmmnic_create_ah_resp resp = {};
+	struct hmmnic_ah_entry *entry;
 	int err;
 
 	if (udata) {
@@ -270,19 +274,21 @@ int hmmnic_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 		if (udata->outlen < sizeof(resp))
 			return -EINVAL;
 	}
-	err = hmmnic_av_init(hdev, &ah->av, init->ah_attr);
+	entry = kzalloc(sizeof(*entry), gfp);
+	if (!entry)
+		return -ENOMEM;
+	err = hmmnic_av_init(hdev, &entry->av, init->ah_attr);
 	if (err)
-		return err;
+		goto err_free;
+	entry->pd = ibah->pd;
 	if (atomic_inc_return(&hdev->num_ah) > HMMNIC_MAX_AH) {
 		err = -ENOMEM;
 		goto err_count;
 	}
-	/* Atomic: kernel users may create AHs in atomic context. */
-	err = xa_alloc(&hdev->ahs, &ah->ah_num, ah, limit,
-		       init->flags & RDMA_CREATE_AH_SLEEPABLE ?
-		       GFP_KERNEL : GFP_ATOMIC);
+	err = xa_alloc(&hdev->ahs, &ah->ah_num, entry, limit, gfp);
 	if (err)
 		goto err_count;
+	ah->entry = entry;
 	if (udata) {
 		resp.ah = ah->ah_num;
 		err = ib_copy_to_udata(udata, &resp, sizeof(resp));
@@ -295,17 +301,20 @@ err_erase:
 	xa_erase(&hdev->ahs, ah->ah_num);
 err_count:
 	atomic_dec(&hdev->num_ah);
+err_free:
+	/* Published only if xa_alloc() succeeded; a reader may have it. */
+	kfree_rcu(entry, rcu);
 	return err;
 }
 
 int hmmnic_destroy_ah(struct ib_ah *ibah, u32 flags)
 {
 	struct hmmnic_dev *hdev = to_hdev(ibah->device);
+	struct hmmnic_ah *ah = to_hah(ibah);
 
-	xa_erase(&hdev->ahs, to_hah(ibah)->ah_num);
-	/* A sender copies the AV under RCU; let it finish before the free. */
-	if (flags & RDMA_DESTROY_AH_SLEEPABLE)
-		synchronize_rcu();
+	xa_erase(&hdev->ahs, ah->ah_num);
+	/* A sender may be copying the AV; it goes after a grace period. */
+	kfree_rcu(ah->entry, rcu);
 	atomic_dec(&hdev->num_ah);
 	return 0;
 }
@@ -317,13 +326,13 @@ int hmmnic_destroy_ah(struct ib_ah *ibah, u32 flags)
 int hmmnic_ah_lookup(struct hmmnic_dev *hdev, u32 ah_num, struct ib_pd *pd,
 		     struct hmmnic_av *av)
 {
-	struct hmmnic_ah *ah;
+	struct hmmnic_ah_entry *entry;
 	int err = -EINVAL;
 
 	rcu_read_lock();
-	ah = xa_load(&hdev->ahs, ah_num);
-	if (ah && ah->ibah.pd == pd) {
-		*av = ah->av;
+	entry = xa_load(&hdev->ahs, ah_num);
+	if (entry && entry->pd == pd) {
+		*av = entry->av;
 		err = 0;
 	}
 	rcu_read_unlock();
@@ -616,11 +625,13 @@ static int hmmnic_qp_check_attr(struct hmmnic_qp *qp, struct ib_qp_attr *attr,
 		return -EINVAL;
 	if ((mask & IB_QP_MIN_RNR_TIMER) && attr->min_rnr_timer > 31)
 		return -EINVAL;
+	/* LOCAL_WRITE and ON_DEMAND mean nothing for a QP; they are allowed */
 	if ((mask & IB_QP_ACCESS_FLAGS) &&
 	    (attr->qp_access_flags & ~(IB_ACCESS_REMOTE_WRITE |
 				       IB_ACCESS_REMOTE_READ |
 				       IB_ACCESS_REMOTE_ATOMIC |
-				       IB_ACCESS_LOCAL_WRITE)))
+				       IB_ACCESS_LOCAL_WRITE |
+				       IB_ACCESS_ON_DEMAND)))
 		return -EINVAL;
 	if ((mask & (IB_QP_ALT_PATH | IB_QP_PATH_MIG_STATE)))
 		return -EOPNOTSUPP;

@@ -48,6 +48,16 @@ void hmmnic_resp_send_ack(struct hmmnic_qp *qp)
 			hmmnic_psn_add(qp->resp.psn, -1));
 }
 
+/*
+ * Not ready: no receive WQE, or (rnr fault mode) the target pages are
+ * being faulted in. The requester comes back after its RNR timer.
+ */
+static void hmmnic_resp_rnr_nak(struct hmmnic_qp *qp, u32 psn)
+{
+	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_RNR_NAKS_SENT);
+	hmmnic_resp_ack(qp, HMMNIC_AETH_RNR_NAK | qp->attr.min_rnr_timer, psn);
+}
+
 /* A NAK that ends the connection: the QP goes into error after it. */
 static void hmmnic_resp_fatal_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
 {
@@ -218,13 +228,17 @@ static bool hmmnic_resp_send(struct hmmnic_qp *qp, struct sk_buff *skb)
 	}
 	err = hmmnic_resp_get_wqe(qp);
 	if (err == -ENOENT) {
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_RNR_NAKS_SENT);
-		hmmnic_resp_ack(qp, HMMNIC_AETH_RNR_NAK |
-				qp->attr.min_rnr_timer, pkt->psn);
+		hmmnic_resp_rnr_nak(qp, pkt->psn);
 		return false;
 	}
 	if (err)
 		return false;
+	/* The WQE stays taken for the retry. */
+	if (!hmmnic_sge_resident(qp, wqe->sge, wqe->num_sge, qp->resp.offset,
+				 pkt->paylen)) {
+		hmmnic_resp_rnr_nak(qp, pkt->psn);
+		return false;
+	}
 
 	st = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, qp->resp.offset,
 			     hmmnic_pkt_payload(skb), pkt->paylen, true);
@@ -281,10 +295,7 @@ static bool hmmnic_resp_write(struct hmmnic_qp *qp, struct sk_buff *skb)
 	if (imm) {
 		err = hmmnic_resp_get_wqe(qp);
 		if (err == -ENOENT) {
-			hmmnic_count(&qp->hdev->stats,
-				     HMMNIC_CNT_RNR_NAKS_SENT);
-			hmmnic_resp_ack(qp, HMMNIC_AETH_RNR_NAK |
-					qp->attr.min_rnr_timer, pkt->psn);
+			hmmnic_resp_rnr_nak(qp, pkt->psn);
 			return false;
 		}
 		if (err)
@@ -297,6 +308,12 @@ static bool hmmnic_resp_write(struct hmmnic_qp *qp, struct sk_buff *skb)
 		if (!mr) {
 			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
 					      pkt->psn);
+			return false;
+		}
+		if (!hmmnic_mr_resident(mr, qp->resp.write_va, pkt->paylen,
+					true)) {
+			hmmnic_mr_put(mr);
+			hmmnic_resp_rnr_nak(qp, pkt->psn);
 			return false;
 		}
 		err = hmmnic_mr_copy(mr, qp->resp.write_va,
@@ -505,6 +522,11 @@ static bool hmmnic_resp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
 			    IB_ACCESS_REMOTE_ATOMIC);
 	if (!mr) {
 		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, pkt->psn);
+		return false;
+	}
+	if (!hmmnic_mr_resident(mr, va, 8, true)) {
+		hmmnic_mr_put(mr);
+		hmmnic_resp_rnr_nak(qp, pkt->psn);
 		return false;
 	}
 	err = hmmnic_mr_atomic(mr, va, pkt->opcode,

@@ -33,6 +33,14 @@ static const struct rdma_stat_desc hmmnic_counter_descs[] = {
 	[HMMNIC_CNT_DROP_DUPLICATE].name = "drop_duplicate",
 	[HMMNIC_CNT_DROP_NO_RECV_WQE].name = "drop_no_recv_wqe",
 	[HMMNIC_CNT_DROP_TOO_LONG].name = "drop_too_long",
+	[HMMNIC_CNT_PAGE_FAULTS].name = "page_faults",
+	[HMMNIC_CNT_PAGE_FAULTS_HANDLED].name = "page_faults_handled",
+	[HMMNIC_CNT_PAGE_INVALIDATIONS].name = "page_invalidations",
+	[HMMNIC_CNT_PAGE_INVALIDATIONS_HANDLED].name =
+		"page_invalidations_handled",
+	[HMMNIC_CNT_PAGE_PREFETCH].name = "page_prefetch",
+	[HMMNIC_CNT_PAGE_FAULT_ERRORS].name = "page_fault_errors",
+	[HMMNIC_CNT_PAGE_FAULT_RNR_NAKS].name = "page_fault_rnr_naks",
 };
 
 static_assert(ARRAY_SIZE(hmmnic_counter_descs) == HMMNIC_NUM_COUNTERS);

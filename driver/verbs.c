@@ -38,7 +38,20 @@ static int hmmnic_query_device(struct ib_device *ibdev,
 	 * Created by "rdma link add", so "rdma link delete" may remove it.
 	 * Kernel users get a reserved lkey for kernel virtual addresses.
 	 */
-	attr->kernel_cap_flags = IBK_ALLOW_USER_UNREG | IBK_LOCAL_DMA_LKEY;
+	attr->kernel_cap_flags = IBK_ALLOW_USER_UNREG | IBK_LOCAL_DMA_LKEY |
+				 IBK_ON_DEMAND_PAGING;
+	/*
+	 * ODP: every data-path access goes through the MR access layer, so
+	 * every operation of RC and UD works on ODP memory (odp.c).
+	 */
+	attr->odp_caps.general_caps = IB_ODP_SUPPORT | IB_ODP_SUPPORT_IMPLICIT;
+	attr->odp_caps.per_transport_caps.rc_odp_caps =
+		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
+		IB_ODP_SUPPORT_WRITE | IB_ODP_SUPPORT_READ |
+		IB_ODP_SUPPORT_ATOMIC | IB_ODP_SUPPORT_SRQ_RECV;
+	attr->odp_caps.per_transport_caps.ud_odp_caps =
+		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
+		IB_ODP_SUPPORT_SRQ_RECV;
 	attr->max_send_sge = HMMNIC_MAX_SGE;
 	attr->max_recv_sge = HMMNIC_MAX_SGE;
 	attr->max_sge_rd = HMMNIC_MAX_SGE;
@@ -174,6 +187,7 @@ static const struct ib_device_ops hmmnic_dev_ops = {
 	.driver_id = RDMA_DRIVER_UNKNOWN,
 	.uverbs_abi_ver = HMMNIC_UVERBS_ABI_VERSION,
 
+	.advise_mr = hmmnic_advise_mr,
 	.alloc_hw_port_stats = hmmnic_alloc_hw_port_stats,
 	.alloc_pd = hmmnic_alloc_pd,
 	.alloc_ucontext = hmmnic_alloc_ucontext,
@@ -191,6 +205,8 @@ static const struct ib_device_ops hmmnic_dev_ops = {
 	.destroy_qp = hmmnic_destroy_qp,
 	.destroy_srq = hmmnic_destroy_srq,
 	.disassociate_ucontext = hmmnic_disassociate_ucontext,
+	.fill_res_mr_entry = hmmnic_fill_res_mr_entry,
+	.fill_stat_mr_entry = hmmnic_fill_stat_mr_entry,
 	.get_dma_mr = hmmnic_get_dma_mr,
 	.get_hw_stats = hmmnic_get_hw_stats,
 	.get_link_layer = hmmnic_get_link_layer,

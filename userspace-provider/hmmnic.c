@@ -157,6 +157,14 @@ static struct ibv_mr *hmmnic_reg_mr(struct ibv_pd *pd, void *addr,
 	return &vmr->ibv_mr;
 }
 
+/* Prefetch of ODP regions: the kernel checks and does all of it. */
+static int hmmnic_advise_mr(struct ibv_pd *pd,
+			    enum ibv_advise_mr_advice advice, uint32_t flags,
+			    struct ibv_sge *sg_list, uint32_t num_sge)
+{
+	return ibv_cmd_advise_mr(pd, advice, flags, sg_list, num_sge);
+}
+
 static int hmmnic_dereg_mr(struct verbs_mr *vmr)
 {
 	int ret;
@@ -1484,6 +1492,7 @@ static void hmmnic_free_context(struct ibv_context *ibctx)
 }
 
 static const struct verbs_context_ops hmmnic_ctx_ops = {
+	.advise_mr = hmmnic_advise_mr,
 	.alloc_pd = hmmnic_alloc_pd,
 	.create_ah = hmmnic_create_ah,
 	.create_cq = hmmnic_create_cq,

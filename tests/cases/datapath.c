@@ -22,6 +22,11 @@
  *   SGEs, RNR retries exhausted, transport retries exhausted (peer gone),
  *   flushing of WRs posted in error and on a move to ERR, and overflow of
  *   a CQ (IBV_EVENT_CQ_ERR).
+ * - Rings that user space broke, found through /proc/self/maps and written
+ *   behind the provider's back: a send queue producer far ahead or behind
+ *   (QP_FATAL), a send slot full of 0xff bytes (error completion), a
+ *   receive queue producer far ahead (receiver QP_FATAL, the SEND fails),
+ *   and a CQ consumer ahead of the producer (CQ_ERR).
  * - The port counters tx_packets, rx_packets, err_naks_sent and
  *   err_naks_rcvd move with the traffic.
  *
@@ -32,7 +37,6 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -43,455 +47,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hmmtest.h"
+#include <rdma/hmmnic-abi.h>
 
-#define PORT		1
-#define GID_INDEX	1
+#include "hmmtest.h"
+#include "rctest.h"
+
 #define BUF_SIZE	(2 << 20)
 #define MIB		(1 << 20)
-#define CQ_SIZE		256
-#define QP_WR		128
-#define QP_SGE		4
-#define QP_INLINE	128
-#define POLL_MS		10000
 #define QKEY		0x11111111
-#define ACCESS_ALL	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
-			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-
-static struct ibv_context *ctx;
-static struct ibv_pd *pd;
-static union ibv_gid gid;
-static enum ibv_mtu port_mtu;
 
 /* Two registered buffers: the "local" side a, the "remote" side b. */
 static uint8_t *abuf, *bbuf;
 static struct ibv_mr *amr, *bmr;
-
-static uint64_t rnd_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64* */
-	rnd_state ^= rnd_state >> 12;
-	rnd_state ^= rnd_state << 25;
-	rnd_state ^= rnd_state >> 27;
-	return rnd_state * 0x2545f4914f6cdd1dULL;
-}
-
-static void fill_random(void *p, size_t len)
-{
-	uint8_t *b = p;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		b[i] = rnd();
-}
-
-static void fill_pattern(void *p, size_t len, uint8_t v)
-{
-	memset(p, v, len);
-}
-
-/* Fails the test at the first byte where @got differs from @want. */
-static void check_bytes(const void *got, const void *want, size_t len,
-			const char *what)
-{
-	const uint8_t *g = got, *w = want;
-	size_t i;
-
-	if (!memcmp(got, want, len))
-		return;
-	for (i = 0; i < len && g[i] == w[i]; i++)
-		;
-	CHECK(0, "%s: byte %zu of %zu is 0x%02x, want 0x%02x", what, i, len,
-	      g[i], w[i]);
-}
-
-/* Every byte of [p, p + len) is @v. */
-static void check_pattern(const void *p, size_t len, uint8_t v,
-			  const char *what)
-{
-	const uint8_t *b = p;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		CHECK(b[i] == v, "%s: byte %zu is 0x%02x, want 0x%02x "
-		      "(untouched)", what, i, b[i], v);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_us(long us)
-{
-	struct timespec ts = { .tv_sec = us / 1000000,
-			       .tv_nsec = (us % 1000000) * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* ---- counters ---- */
-
-static uint64_t counter(const char *name)
-{
-	char path[256], buf[64];
-	int err;
-
-	snprintf(path, sizeof(path),
-		 "/sys/class/infiniband/%s/ports/%d/hw_counters/%s",
-		 ht_dev_name(), PORT, name);
-	err = ht_read_file(path, buf, sizeof(buf));
-	CHECK(!err, "read %s: %s", path, strerror(-err));
-	return strtoull(buf, NULL, 0);
-}
-
-/*
- * The core caches the counters for their lifespan (10 ms by default), so
- * a read soon after another may show the old value: wait up to a second
- * for @name to grow past @old by at least @min.
- */
-static uint64_t counter_grown(const char *name, uint64_t old, uint64_t min)
-{
-	uint64_t deadline = now_ms() + 1000, v;
-
-	while ((v = counter(name)) < old + min && now_ms() < deadline)
-		sleep_us(5000);
-	return v;
-}
-
-/* ---- completions ---- */
-
-/* Wait up to @ms for one completion on @cq; fail on timeout. */
-static void poll_one_ms(struct ibv_cq *cq, struct ibv_wc *wc, int ms,
-			const char *what)
-{
-	uint64_t deadline = now_ms() + ms;
-	int n;
-
-	for (;;) {
-		n = ibv_poll_cq(cq, 1, wc);
-		CHECK(n >= 0, "%s: poll_cq returned %d", what, n);
-		if (n)
-			return;
-		CHECK(now_ms() < deadline, "%s: no completion within %d ms",
-		      what, ms);
-		sleep_us(50);
-	}
-}
-
-static void poll_one(struct ibv_cq *cq, struct ibv_wc *wc, const char *what)
-{
-	poll_one_ms(cq, wc, POLL_MS, what);
-}
-
-/* Nothing may complete on @cq for @ms. */
-static void poll_none(struct ibv_cq *cq, int ms, const char *what)
-{
-	uint64_t deadline = now_ms() + ms;
-	struct ibv_wc wc;
-	int n;
-
-	do {
-		n = ibv_poll_cq(cq, 1, &wc);
-		CHECK(n == 0, "%s: unexpected completion wr_id %" PRIu64
-		      " status %s", what, wc.wr_id,
-		      n > 0 ? ibv_wc_status_str(wc.status) : "?");
-		sleep_us(1000);
-	} while (now_ms() < deadline);
-}
-
-/* One successful completion of @wr_id with @opcode on @qp. */
-static void expect_ok(struct ibv_cq *cq, struct ibv_wc *wc, uint64_t wr_id,
-		      enum ibv_wc_opcode opcode, struct ibv_qp *qp,
-		      const char *what)
-{
-	poll_one(cq, wc, what);
-	CHECK(wc->status == IBV_WC_SUCCESS, "%s: status %s (%d), vendor_err %u",
-	      what, ibv_wc_status_str(wc->status), wc->status, wc->vendor_err);
-	CHECK(wc->wr_id == wr_id, "%s: wr_id %" PRIu64 ", want %" PRIu64,
-	      what, wc->wr_id, wr_id);
-	CHECK(wc->opcode == opcode, "%s: opcode %d, want %d", what,
-	      wc->opcode, opcode);
-	CHECK(wc->qp_num == qp->qp_num, "%s: qp_num %u, want %u", what,
-	      wc->qp_num, qp->qp_num);
-}
-
-/* One completion of @wr_id that failed with @status. */
-static void expect_err(struct ibv_cq *cq, uint64_t wr_id,
-		       enum ibv_wc_status status, struct ibv_qp *qp, int ms,
-		       const char *what)
-{
-	struct ibv_wc wc;
-
-	poll_one_ms(cq, &wc, ms, what);
-	CHECK(wc.status == status, "%s: status %s (%d), want %s (%d)", what,
-	      ibv_wc_status_str(wc.status), wc.status,
-	      ibv_wc_status_str(status), status);
-	CHECK(wc.wr_id == wr_id, "%s: wr_id %" PRIu64 ", want %" PRIu64,
-	      what, wc.wr_id, wr_id);
-	CHECK(wc.qp_num == qp->qp_num, "%s: qp_num %u, want %u", what,
-	      wc.qp_num, qp->qp_num);
-}
-
-/* ---- async events ---- */
-
-/*
- * Wait up to @ms for an async event; ack it and return its type, or -1 on
- * timeout. An event must be acked before its object can be destroyed.
- */
-static int async_event(int ms, void **element)
-{
-	struct ibv_async_event ev;
-	struct pollfd pfd = { .fd = ctx->async_fd, .events = POLLIN };
-	int ret;
-
-	ret = poll(&pfd, 1, ms);
-	CHECK(ret >= 0, "poll(async_fd): %s", strerror(errno));
-	if (!ret)
-		return -1;
-	CHECK(!ibv_get_async_event(ctx, &ev), "get_async_event: %s",
-	      strerror(errno));
-	if (element)
-		*element = ev.element.cq;	/* a union of pointers */
-	ibv_ack_async_event(&ev);
-	return ev.event_type;
-}
-
-/* Ack whatever events are pending, so that no destroy waits for them. */
-static void drain_async(int quiet_ms)
-{
-	int type;
-
-	while ((type = async_event(quiet_ms, NULL)) >= 0)
-		ht_log("  async event %s", ibv_event_type_str(type));
-}
-
-/* ---- objects ---- */
-
-static struct ibv_mr *reg(struct ibv_pd *p, void *buf, size_t len, int access)
-{
-	struct ibv_mr *mr = ibv_reg_mr(p, buf, len, access);
-
-	CHECK(mr, "reg_mr(%zu bytes, access 0x%x): %s", len, access,
-	      strerror(errno));
-	return mr;
-}
-
-static struct ibv_cq *cq_create(int size)
-{
-	struct ibv_cq *cq = ibv_create_cq(ctx, size, NULL, NULL, 0);
-
-	CHECK(cq, "create_cq(%d): %s", size, strerror(errno));
-	return cq;
-}
-
-/* One end of a connection: the QP and its own send and receive CQs. */
-struct end {
-	struct ibv_qp *qp;
-	struct ibv_cq *scq, *rcq;
-};
-
-struct pair {
-	struct end a, b;
-};
-
-/* Transport attributes of the requester (a) side. */
-struct rc_opts {
-	uint8_t timeout, retry_cnt, rnr_retry;
-	int a_scq_size;		/* 0: CQ_SIZE */
-};
-
-static const struct rc_opts default_opts = {
-	.timeout = 14, .retry_cnt = 7, .rnr_retry = 7,
-};
-
-static void end_create(struct end *e, enum ibv_qp_type type, int scq_size)
-{
-	struct ibv_qp_init_attr init = {
-		.qp_type = type,
-		.cap = {
-			.max_send_wr = QP_WR,
-			.max_recv_wr = QP_WR,
-			.max_send_sge = QP_SGE,
-			.max_recv_sge = QP_SGE,
-			.max_inline_data = QP_INLINE,
-		},
-	};
-
-	e->scq = cq_create(scq_size ? scq_size : CQ_SIZE);
-	e->rcq = cq_create(CQ_SIZE);
-	init.send_cq = e->scq;
-	init.recv_cq = e->rcq;
-	e->qp = ibv_create_qp(pd, &init);
-	CHECK(e->qp, "create_qp(type %d): %s", type, strerror(errno));
-}
-
-static void end_destroy_qp(struct end *e)
-{
-	if (!e->qp)
-		return;
-	CHECK(!ibv_destroy_qp(e->qp), "destroy_qp %u", e->qp->qp_num);
-	e->qp = NULL;
-}
-
-static void end_destroy(struct end *e)
-{
-	end_destroy_qp(e);
-	CHECK(!ibv_destroy_cq(e->scq), "destroy_cq");
-	CHECK(!ibv_destroy_cq(e->rcq), "destroy_cq");
-}
-
-static void modify(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
-		   const char *what)
-{
-	int ret = ibv_modify_qp(qp, attr, mask);
-
-	CHECK(!ret, "modify_qp %u to %s: %s", qp->qp_num, what, strerror(ret));
-}
-
-static void rc_init(struct ibv_qp *qp)
-{
-	struct ibv_qp_attr attr = {
-		.qp_state = IBV_QPS_INIT,
-		.pkey_index = 0,
-		.port_num = PORT,
-		.qp_access_flags = ACCESS_ALL,
-	};
-
-	modify(qp, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-	       IBV_QP_ACCESS_FLAGS, "INIT");
-}
-
-/* INIT -> RTR -> RTS, talking to @dest_qpn, whose send PSN is @rq_psn. */
-static void rc_connect(struct ibv_qp *qp, uint32_t dest_qpn, uint32_t rq_psn,
-		       uint32_t sq_psn, const struct rc_opts *o)
-{
-	struct ibv_qp_attr attr = {
-		.qp_state = IBV_QPS_RTR,
-		.path_mtu = IBV_MTU_1024,
-		.dest_qp_num = dest_qpn,
-		.rq_psn = rq_psn,
-		.max_dest_rd_atomic = 16,
-		.min_rnr_timer = 12,
-		.ah_attr = {
-			.is_global = 1,
-			.grh = {
-				.dgid = gid,
-				.sgid_index = GID_INDEX,
-				.hop_limit = 64,
-			},
-			.port_num = PORT,
-		},
-	};
-
-	modify(qp, &attr, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-	       IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-	       IBV_QP_MIN_RNR_TIMER, "RTR");
-
-	memset(&attr, 0, sizeof(attr));
-	attr.qp_state = IBV_QPS_RTS;
-	attr.timeout = o->timeout;
-	attr.retry_cnt = o->retry_cnt;
-	attr.rnr_retry = o->rnr_retry;
-	attr.sq_psn = sq_psn;
-	attr.max_rd_atomic = 16;
-	modify(qp, &attr, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-	       IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC,
-	       "RTS");
-}
-
-/* PSNs: a's starts just below the 24-bit wrap. */
-#define A_PSN	0xffff80
-#define B_PSN	0x000123
-
-static void pair_connect(struct pair *p, const struct rc_opts *o)
-{
-	rc_init(p->a.qp);
-	rc_init(p->b.qp);
-	rc_connect(p->a.qp, p->b.qp->qp_num, B_PSN, A_PSN, o);
-	rc_connect(p->b.qp, p->a.qp->qp_num, A_PSN, B_PSN, &default_opts);
-}
-
-static void pair_create(struct pair *p, const struct rc_opts *o)
-{
-	end_create(&p->a, IBV_QPT_RC, o->a_scq_size);
-	end_create(&p->b, IBV_QPT_RC, 0);
-	pair_connect(p, o);
-}
-
-static void pair_destroy(struct pair *p)
-{
-	drain_async(0);
-	end_destroy(&p->a);
-	end_destroy(&p->b);
-}
-
-/* ---- posting ---- */
-
-static void post_recv(struct ibv_qp *qp, uint64_t wr_id, struct ibv_sge *sge,
-		      int num_sge)
-{
-	struct ibv_recv_wr wr = {
-		.wr_id = wr_id, .sg_list = sge, .num_sge = num_sge,
-	}, *bad = NULL;
-	int ret = ibv_post_recv(qp, &wr, &bad);
-
-	CHECK(!ret, "post_recv on QP %u: %s", qp->qp_num, strerror(ret));
-}
-
-static void post_recv1(struct ibv_qp *qp, uint64_t wr_id, void *buf,
-		       uint32_t len, uint32_t lkey)
-{
-	struct ibv_sge sge = {
-		.addr = (uintptr_t)buf, .length = len, .lkey = lkey,
-	};
-
-	post_recv(qp, wr_id, &sge, 1);
-}
-
-static void post(struct ibv_qp *qp, struct ibv_send_wr *wr)
-{
-	struct ibv_send_wr *bad = NULL;
-	int ret = ibv_post_send(qp, wr, &bad);
-
-	CHECK(!ret, "post_send opcode %d on QP %u: %s", wr->opcode,
-	      qp->qp_num, strerror(ret));
-}
-
-/* A signaled WR with one SGE: @len bytes at @buf, with @lkey. */
-static void wr_init(struct ibv_send_wr *wr, struct ibv_sge *sge,
-		    uint64_t wr_id, enum ibv_wr_opcode opcode, void *buf,
-		    uint32_t len, uint32_t lkey)
-{
-	memset(wr, 0, sizeof(*wr));
-	sge->addr = (uintptr_t)buf;
-	sge->length = len;
-	sge->lkey = lkey;
-	wr->wr_id = wr_id;
-	wr->opcode = opcode;
-	wr->sg_list = sge;
-	wr->num_sge = 1;
-	wr->send_flags = IBV_SEND_SIGNALED;
-}
-
-static void post1(struct ibv_qp *qp, uint64_t wr_id, enum ibv_wr_opcode op,
-		  void *buf, uint32_t len, uint32_t lkey, uint64_t raddr,
-		  uint32_t rkey)
-{
-	struct ibv_send_wr wr;
-	struct ibv_sge sge;
-
-	wr_init(&wr, &sge, wr_id, op, buf, len, lkey);
-	wr.wr.rdma.remote_addr = raddr;
-	wr.wr.rdma.rkey = rkey;
-	post(qp, &wr);
-}
 
 /* ---- 1: SEND/RECV ---- */
 
@@ -1337,6 +904,221 @@ static void err_bogus_lkey(void)
 	err_lkey(amr->lkey ^ 0x5a, "SEND with a bogus lkey");
 }
 
+/* ---- rings tampered with by user space ---- */
+
+/*
+ * The provider's doorbell, a post_send command with no work requests: the
+ * kernel then reads the producer from the ring. libibverbs exports it to
+ * providers only, so it has no public prototype.
+ */
+int ibv_cmd_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
+		      struct ibv_send_wr **bad_wr);
+
+/* One ring (CQ, SQ or RQ) mapped from the uverbs device. */
+struct ring_map {
+	struct hmmnic_queue_hdr *hdr;
+	size_t len;
+};
+
+/*
+ * The rings of this process whose header shows @state, @prod and @cons.
+ * A ring is found through /proc/self/maps (mappings of the uverbs device),
+ * so that the test sees exactly what the driver shares, without the
+ * provider's help. Returns how many matched; the first is in @out.
+ */
+static int ring_find(uint32_t state, uint32_t prod, uint32_t cons,
+		     struct ring_map *out)
+{
+	unsigned long start, end;
+	char line[512];
+	int found = 0;
+	FILE *f;
+
+	f = fopen("/proc/self/maps", "r");
+	CHECK(f, "open /proc/self/maps: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		struct hmmnic_queue_hdr *hdr;
+
+		if (!strstr(line, "/dev/infiniband/uverbs") ||
+		    sscanf(line, "%lx-%lx", &start, &end) != 2)
+			continue;
+		hdr = (struct hmmnic_queue_hdr *)start;
+		if (end - start < HMMNIC_QUEUE_SLOTS_OFFSET ||
+		    !strstr(line, " rw"))
+			continue;
+		if (hdr->state != state || hdr->producer != prod ||
+		    hdr->consumer != cons)
+			continue;
+		if (!found++)
+			*out = (struct ring_map){ hdr, end - start };
+	}
+	fclose(f);
+	return found;
+}
+
+static void send_doorbell(struct ibv_qp *qp)
+{
+	struct ibv_send_wr *bad = NULL;
+	int ret = ibv_cmd_post_send(qp, NULL, &bad);
+
+	CHECK(!ret, "doorbell: %s", strerror(ret));
+}
+
+static enum ibv_qp_state qp_state(struct ibv_qp *qp)
+{
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr attr;
+	int ret = ibv_query_qp(qp, &attr, IBV_QP_STATE, &init);
+
+	CHECK(!ret, "query_qp: %s", strerror(ret));
+	return attr.qp_state;
+}
+
+/* Wait up to @ms for @type on @elem, acking every event on the way. */
+static bool wait_event(enum ibv_event_type type, void *elem, int ms)
+{
+	uint64_t deadline = now_ms() + ms;
+	bool seen = false;
+	void *e;
+	int t;
+
+	while (!seen && now_ms() < deadline) {
+		t = async_event(100, &e);
+		if (t < 0)
+			continue;
+		ht_log("  async event %s", ibv_event_type_str(t));
+		seen = t == (int)type && e == elem;
+	}
+	return seen;
+}
+
+/*
+ * A pair whose rings can be told apart by their counters: a SENDs one
+ * message and WRITEs once, both signaled, and b posted three receives.
+ * Then a's SQ is (RTS, 2, 2), a's send CQ (0, 2, 2), b's RQ (0, 3, 1) and
+ * b's receive CQ (0, 1, 1); every other ring is (x, 0, 0).
+ */
+static void ring_pair(struct pair *p, struct ring_map *asq,
+		      struct ring_map *ascq, struct ring_map *brq,
+		      struct ring_map *brcq)
+{
+	struct ibv_wc wc;
+	int i;
+
+	pair_create(p, &default_opts);
+	for (i = 0; i < 3; i++)
+		post_recv1(p->b.qp, 10 + i, bbuf + i * 4096, 4096, bmr->lkey);
+	post1(p->a.qp, 1, IBV_WR_SEND, abuf, 64, amr->lkey, 0, 0);
+	expect_ok(p->a.scq, &wc, 1, IBV_WC_SEND, p->a.qp, "ring pair SEND");
+	expect_ok(p->b.rcq, &wc, 10, IBV_WC_RECV, p->b.qp, "ring pair RECV");
+	post1(p->a.qp, 2, IBV_WR_RDMA_WRITE, abuf, 64, amr->lkey,
+	      (uintptr_t)bbuf + 8192, bmr->rkey);
+	expect_ok(p->a.scq, &wc, 2, IBV_WC_RDMA_WRITE, p->a.qp,
+		  "ring pair WRITE");
+	CHECK(ring_find(IBV_QPS_RTS, 2, 2, asq) == 1, "a's send queue ring "
+	      "not found (or not unique) in /proc/self/maps");
+	CHECK(ring_find(0, 2, 2, ascq) == 1, "a's send CQ ring not found");
+	CHECK(ring_find(0, 3, 1, brq) == 1, "b's receive queue ring not found");
+	CHECK(ring_find(0, 1, 1, brcq) == 1, "b's receive CQ ring not found");
+}
+
+/* m: a send queue producer far ahead of the consumer breaks the QP */
+static void err_ring_sq_producer(void)
+{
+	struct ring_map sq, scq, rq, rcq;
+	struct pair p;
+
+	ring_pair(&p, &sq, &scq, &rq, &rcq);
+	sq.hdr->producer = sq.hdr->consumer + 0x10000;
+	send_doorbell(p.a.qp);
+	CHECK(wait_event(IBV_EVENT_QP_FATAL, p.a.qp, POLL_MS),
+	      "send queue producer +0x10000: no IBV_EVENT_QP_FATAL");
+	CHECK(qp_state(p.a.qp) == IBV_QPS_ERR, "QP state %d, want ERR",
+	      qp_state(p.a.qp));
+	CHECK(sq.hdr->state == HMMNIC_QPS_ERR, "ring state %u, want %u",
+	      sq.hdr->state, HMMNIC_QPS_ERR);
+	/* and a producer that went backwards */
+	pair_destroy(&p);
+	ring_pair(&p, &sq, &scq, &rq, &rcq);
+	sq.hdr->producer = sq.hdr->consumer - 1;
+	send_doorbell(p.a.qp);
+	CHECK(wait_event(IBV_EVENT_QP_FATAL, p.a.qp, POLL_MS),
+	      "send queue producer -1: no IBV_EVENT_QP_FATAL");
+	CHECK(qp_state(p.a.qp) == IBV_QPS_ERR, "QP state %d, want ERR",
+	      qp_state(p.a.qp));
+	pair_destroy(&p);
+	ht_log("error: send queue producer +0x10000 or -1 -> QP_FATAL, ERR");
+}
+
+/* n: a send queue slot full of garbage completes in error */
+static void err_ring_sq_garbage(void)
+{
+	struct ring_map sq, scq, rq, rcq;
+	struct ibv_wc wc;
+	struct pair p;
+
+	ring_pair(&p, &sq, &scq, &rq, &rcq);
+	/* Every slot: opcode, flags, SGE count and lengths all ones. */
+	memset((uint8_t *)sq.hdr + HMMNIC_QUEUE_SLOTS_OFFSET, 0xff,
+	       sq.len - HMMNIC_QUEUE_SLOTS_OFFSET);
+	__atomic_store_n(&sq.hdr->producer, sq.hdr->producer + 1,
+			 __ATOMIC_RELEASE);
+	send_doorbell(p.a.qp);
+	poll_one(p.a.scq, &wc, "garbage WQE");
+	CHECK(wc.status != IBV_WC_SUCCESS, "a garbage WQE completed "
+	      "successfully");
+	CHECK(wc.wr_id == UINT64_MAX, "garbage WQE: wr_id %" PRIx64, wc.wr_id);
+	ht_log("  garbage WQE -> %s", ibv_wc_status_str(wc.status));
+	CHECK(qp_state(p.a.qp) == IBV_QPS_ERR, "QP state %d, want ERR",
+	      qp_state(p.a.qp));
+	poll_none(p.b.rcq, 20, "receiver of a garbage WQE");
+	pair_destroy(&p);
+	ht_log("error: a slot of 0xff bytes -> %s, QP in ERR",
+	       ibv_wc_status_str(wc.status));
+}
+
+/* o: a receive queue producer far ahead breaks the receiving QP */
+static void err_ring_rq_producer(void)
+{
+	struct ring_map sq, scq, rq, rcq;
+	struct ibv_wc wc;
+	struct pair p;
+
+	ring_pair(&p, &sq, &scq, &rq, &rcq);
+	rq.hdr->producer = rq.hdr->consumer + 0x10000;
+	post1(p.a.qp, 3, IBV_WR_SEND, abuf, 64, amr->lkey, 0, 0);
+	CHECK(wait_event(IBV_EVENT_QP_FATAL, p.b.qp, POLL_MS),
+	      "receive queue producer +0x10000: no IBV_EVENT_QP_FATAL");
+	CHECK(qp_state(p.b.qp) == IBV_QPS_ERR, "receiver state %d, want ERR",
+	      qp_state(p.b.qp));
+	/* The sender learns nothing good: its SEND fails one way or another. */
+	poll_one_ms(p.a.scq, &wc, 4 * POLL_MS, "SEND to a broken receiver");
+	CHECK(wc.status != IBV_WC_SUCCESS && wc.wr_id == 3,
+	      "SEND to a broken receiver: wr_id %" PRIu64 " status %s",
+	      wc.wr_id, ibv_wc_status_str(wc.status));
+	pair_destroy(&p);
+	ht_log("error: receive queue producer +0x10000 -> receiver QP_FATAL, "
+	       "sender %s", ibv_wc_status_str(wc.status));
+}
+
+/* p: a CQ consumer ahead of the producer puts the CQ into error */
+static void err_ring_cq_consumer(void)
+{
+	struct ring_map sq, scq, rq, rcq;
+	struct pair p;
+
+	ring_pair(&p, &sq, &scq, &rq, &rcq);
+	scq.hdr->consumer = scq.hdr->producer + 5;
+	post1(p.a.qp, 4, IBV_WR_RDMA_WRITE, abuf, 64, amr->lkey,
+	      (uintptr_t)bbuf + 8192, bmr->rkey);
+	CHECK(wait_event(IBV_EVENT_CQ_ERR, p.a.scq, POLL_MS),
+	      "CQ consumer ahead of the producer: no IBV_EVENT_CQ_ERR");
+	CHECK(scq.hdr->state == HMMNIC_CQ_STATE_ERROR, "CQ ring state %u",
+	      scq.hdr->state);
+	pair_destroy(&p);
+	ht_log("error: CQ consumer = producer + 5 -> IBV_EVENT_CQ_ERR");
+}
+
 /*
  * The cases in order; the first ones share one connected pair. UD runs
  * last, so that a failure there does not hide the error cases.
@@ -1365,50 +1147,21 @@ static const struct {
 	{ "err_retry", NULL, err_retry },
 	{ "err_flush_on_modify", NULL, err_flush_on_modify },
 	{ "err_cq_overflow", NULL, err_cq_overflow },
+	{ "err_ring_sq_producer", NULL, err_ring_sq_producer },
+	{ "err_ring_sq_garbage", NULL, err_ring_sq_garbage },
+	{ "err_ring_rq_producer", NULL, err_ring_rq_producer },
+	{ "err_ring_cq_consumer", NULL, err_ring_cq_consumer },
 	{ "ud", NULL, case_ud },
 };
 
-static bool selected(const char *name, int argc, char **argv)
-{
-	int i;
-
-	if (argc < 2)
-		return true;
-	for (i = 1; i < argc; i++)
-		if (!fnmatch(argv[i], name, 0))
-			return true;
-	return false;
-}
-
 int main(int argc, char **argv)
 {
-	struct ibv_port_attr port;
 	struct pair p;
 	bool have_pair = false;
-	uint64_t seed;
 	size_t i;
-	int ret, n = 0;
+	int n = 0;
 
-	seed = getenv("HMMNIC_SEED") ? strtoull(getenv("HMMNIC_SEED"), NULL, 0)
-				     : (uint64_t)time(NULL) ^ getpid();
-	rnd_state = seed | 1;
-	ht_log("seed %" PRIu64 " (HMMNIC_SEED)", seed);
-
-	ctx = ht_open(ht_dev_name());
-	ret = ibv_query_port(ctx, PORT, &port);
-	CHECK(!ret, "query_port: %s", strerror(ret));
-	CHECK(port.state == IBV_PORT_ACTIVE, "port %d is not active", PORT);
-	port_mtu = port.active_mtu;
-	ret = ibv_query_gid(ctx, PORT, GID_INDEX, &gid);
-	CHECK(!ret, "query_gid(%d): %s", GID_INDEX, strerror(ret));
-	CHECK(!memcmp(gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12),
-	      "GID %d is not an IPv4-mapped GID", GID_INDEX);
-	ht_log("GID %d is ::ffff:%u.%u.%u.%u, active MTU %u", GID_INDEX,
-	       gid.raw[12], gid.raw[13], gid.raw[14], gid.raw[15],
-	       128u << port_mtu);
-
-	pd = ibv_alloc_pd(ctx);
-	CHECK(pd, "alloc_pd: %s", strerror(errno));
+	rc_setup();
 	CHECK(!posix_memalign((void **)&abuf, 4096, BUF_SIZE) &&
 	      !posix_memalign((void **)&bbuf, 4096, BUF_SIZE), "memalign");
 	memset(abuf, 0, BUF_SIZE);
@@ -1417,7 +1170,7 @@ int main(int argc, char **argv)
 	bmr = reg(pd, bbuf, BUF_SIZE, ACCESS_ALL);
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (!selected(cases[i].name, argc, argv))
+		if (!case_selected(cases[i].name, argc, argv))
 			continue;
 		n++;
 		if (cases[i].on_pair) {
@@ -1437,8 +1190,7 @@ int main(int argc, char **argv)
 	CHECK(n, "no case matches the arguments");
 
 	CHECK(!ibv_dereg_mr(amr) && !ibv_dereg_mr(bmr), "dereg_mr");
-	CHECK(!ibv_dealloc_pd(pd), "dealloc_pd");
-	CHECK(!ibv_close_device(ctx), "close_device");
+	rc_teardown();
 	free(abuf);
 	free(bbuf);
 	ht_log("%d cases passed", n);

@@ -3,10 +3,14 @@
 #  - hmmnic talks RoCEv2 to the kernel's rxe, with hmmnic as the server
 #    and as the client: RC and UD pingpong (received data checked) and
 #    perftest write, read and send bandwidth;
+#  - hmmnic to hmmnic with MTU 9000 links and path MTU 4096: every
+#    perftest tool (write, read, send and atomic; bw and lat) and the
+#    pingpongs, and the received packets are full 4096-byte ones;
 #  - hmmnic to hmmnic with netem dropping 5% of the packets on both sides:
-#    RC traffic still delivers every byte (ibv_rc_pingpong -c checks the
-#    buffers; perftest write, read and send complete), and the counters
-#    show the retransmissions that took.
+#    RC traffic still delivers every byte (ibv_rc_pingpong -c and rping -V
+#    check the buffers, rping's through RDMA READ and WRITE; perftest
+#    write, read and send complete), and the counters show the
+#    retransmissions that took.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -23,6 +27,10 @@ echo "$out" | grep -q 'peer: client counters: link rxe0/1' || fail "the client d
 out=$(run --peer "$h client hmmnic" -- "$h" server rxe 2>&1) ||
 	{ echo "$out"; fail "rxe server, hmmnic client"; }
 echo "$out" | grep -E ': ok|FAILED'
+
+out=$(run --peer "$h client hmmnic --mtu4096" -- "$h" server hmmnic --mtu4096 2>&1) ||
+	{ echo "$out"; fail "path MTU 4096"; }
+echo "$out" | grep -E ': ok|FAILED|average'
 
 out=$(run --peer "$h client hmmnic --loss 5 --big" -- "$h" server hmmnic --loss 5 --big 2>&1) ||
 	{ echo "$out"; fail "5% loss"; }

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * hmmnic tracepoints (events/hmmnic/ in tracefs): ODP faults, their
+ * latency, invalidations and prefetches.
+ */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM hmmnic
+
+#if !defined(HMMNIC_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define HMMNIC_TRACE_H
+
+#include <linux/mmu_notifier.h>
+#include <linux/tracepoint.h>
+
+struct hmmnic_mr;
+
+TRACE_EVENT(hmmnic_odp_fault_begin,
+	    TP_PROTO(struct hmmnic_mr *mr, unsigned long va,
+		     unsigned long npages, bool write),
+	    TP_ARGS(mr, va, npages, write),
+	    TP_STRUCT__entry(__field(u32, lkey)
+			     __field(unsigned long, va)
+			     __field(unsigned long, npages)
+			     __field(bool, write)),
+	    TP_fast_assign(__entry->lkey = hmmnic_trace_lkey(mr);
+			   __entry->va = va;
+			   __entry->npages = npages;
+			   __entry->write = write;),
+	    TP_printk("lkey=0x%x va=0x%lx npages=%lu write=%d",
+		      __entry->lkey, __entry->va, __entry->npages,
+		      __entry->write)
+);
+
+TRACE_EVENT(hmmnic_odp_fault_end,
+	    TP_PROTO(struct hmmnic_mr *mr, unsigned long va,
+		     unsigned long npages, unsigned long faulted, u64 ns,
+		     int err),
+	    TP_ARGS(mr, va, npages, faulted, ns, err),
+	    TP_STRUCT__entry(__field(u32, lkey)
+			     __field(unsigned long, va)
+			     __field(unsigned long, npages)
+			     __field(unsigned long, faulted)
+			     __field(u64, ns)
+			     __field(int, err)),
+	    TP_fast_assign(__entry->lkey = hmmnic_trace_lkey(mr);
+			   __entry->va = va;
+			   __entry->npages = npages;
+			   __entry->faulted = faulted;
+			   __entry->ns = ns;
+			   __entry->err = err;),
+	    TP_printk("lkey=0x%x va=0x%lx npages=%lu faulted=%lu ns=%llu err=%d",
+		      __entry->lkey, __entry->va, __entry->npages,
+		      __entry->faulted, __entry->ns, __entry->err)
+);
+
+TRACE_EVENT(hmmnic_odp_invalidate,
+	    TP_PROTO(struct hmmnic_mr *mr, unsigned long va,
+		     unsigned long npages, unsigned long dropped, int event),
+	    TP_ARGS(mr, va, npages, dropped, event),
+	    TP_STRUCT__entry(__field(u32, lkey)
+			     __field(unsigned long, va)
+			     __field(unsigned long, npages)
+			     __field(unsigned long, dropped)
+			     __field(int, event)),
+	    TP_fast_assign(__entry->lkey = hmmnic_trace_lkey(mr);
+			   __entry->va = va;
+			   __entry->npages = npages;
+			   __entry->dropped = dropped;
+			   __entry->event = event;),
+	    TP_printk("lkey=0x%x va=0x%lx npages=%lu dropped=%lu event=%d",
+		      __entry->lkey, __entry->va, __entry->npages,
+		      __entry->dropped, __entry->event)
+);
+
+TRACE_EVENT(hmmnic_odp_prefetch,
+	    TP_PROTO(struct hmmnic_mr *mr, unsigned long va,
+		     unsigned long npages, int how),
+	    TP_ARGS(mr, va, npages, how),
+	    TP_STRUCT__entry(__field(u32, lkey)
+			     __field(unsigned long, va)
+			     __field(unsigned long, npages)
+			     __field(int, how)),
+	    TP_fast_assign(__entry->lkey = hmmnic_trace_lkey(mr);
+			   __entry->va = va;
+			   __entry->npages = npages;
+			   __entry->how = how;),
+	    TP_printk("lkey=0x%x va=0x%lx npages=%lu how=%s",
+		      __entry->lkey, __entry->va, __entry->npages,
+		      __print_flags(__entry->how, "|", { 1, "write" },
+				    { 2, "no_fault" }))
+);
+
+#endif /* HMMNIC_TRACE_H */
+
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE trace
+#include <trace/define_trace.h>

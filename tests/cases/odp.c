@@ -1,0 +1,1065 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * On-demand paging: RDMA on ODP memory regions, and what the CPU side may
+ * do to the memory behind them. RC pairs in loopback (rctest.h); every
+ * buffer is a fresh anonymous mapping that the CPU has not touched unless
+ * a case says so, and every byte that moves is compared.
+ *
+ * - caps: odp_caps of ibv_query_device_ex are what the driver implements.
+ * - ops: WRITE, READ, SEND/RECV and both atomics between untouched
+ *   explicit ODP regions fault every page in (page_faults counts them, on
+ *   the port and per MR in "rdma -dd resource show mr").
+ * - implicit: an implicit ODP region (NULL, SIZE_MAX) serves any address,
+ *   grows a child per 2 MiB touched, and frees them after munmap.
+ * - munmap, dontneed, mremap: after munmap and a new mapping at the same
+ *   address, after MADV_DONTNEED, and after mremap moved the pages away,
+ *   RDMA sees the new contents (or an access error where nothing is
+ *   mapped), never the old pages.
+ * - fork: after fork, CPU writes in the parent (a COW break) are what
+ *   RDMA reads; the child's writes never reach the parent's region, and
+ *   an RDMA WRITE in the parent never reaches the child.
+ * - mprotect: after mprotect(PROT_READ), a remote WRITE fails with
+ *   IBV_WC_REM_ACCESS_ERR while READ still works.
+ * - unmapped: a SEND from an ODP lkey whose pages are gone fails with
+ *   IBV_WC_LOC_PROT_ERR.
+ * - thp: transparent huge pages (checked in smaps), split by mprotect
+ *   and collapsed by MADV_COLLAPSE, stay coherent.
+ * - shmem: a memfd mapping and a file on tmpfs, written through RDMA, read
+ *   through a second mapping; a punched hole reads back as zeros.
+ * - migrate: move_pages() to the other NUMA node and back (the test VM
+ *   has two) invalidates every page, and RDMA follows the pages; so does
+ *   compaction.
+ * - trace: the fault (with its latency), invalidate and prefetch
+ *   tracepoints fire for the region.
+ * - prefetch: ibv_advise_mr PREFETCH_WRITE with FLUSH mirrors the pages
+ *   (no fault afterwards), PREFETCH_NO_FAULT adds none, asynchronous
+ *   prefetch completes in the background.
+ * - rnr: with fault_mode=rnr, a WRITE into untouched memory is answered
+ *   with RNR NAKs until the pages are in, and still lands intact.
+ * - race_munmap, race_fork: RDMA WRITE/READ traffic on a region while
+ *   another thread replaces its mapping or the process forks, in loops;
+ *   afterwards RDMA and the CPU agree on every byte.
+ *
+ *   odp [CASE...]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hmmtest.h"
+#include "rctest.h"
+
+#define PAGE		4096
+#define REGION		(1 << 20)
+#define ODP		(ACCESS_ALL | IBV_ACCESS_ON_DEMAND)
+#define FAULT_MODE	"/sys/module/hmmnic/parameters/fault_mode"
+
+#define TMPFS_MAGIC	0x01021994
+#define MPOL_MF_MOVE	(1 << 1)
+#define TRACEFS		"/sys/kernel/tracing"
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED, "mmap %zu: %s", len, strerror(errno));
+	return p;
+}
+
+/* A 2 MiB aligned anonymous mapping of @len bytes. */
+static void *map_aligned(size_t len)
+{
+	uint8_t *p = map_anon(len + (2 << 20));
+	uint8_t *a = (uint8_t *)(((uintptr_t)p + (2 << 20) - 1) &
+				 ~(uintptr_t)((2 << 20) - 1));
+
+	if (a > p)
+		munmap(p, a - p);
+	munmap(a + len, p + len + (2 << 20) - (a + len));
+	return a;
+}
+
+/* One RDMA op from @lbuf/@lkey to @raddr/@rkey on p->a; waits for it. */
+static void rdma(struct pair *p, enum ibv_wr_opcode op, void *lbuf,
+		 uint32_t len, uint32_t lkey, void *raddr, uint32_t rkey,
+		 const char *what)
+{
+	struct ibv_wc wc;
+
+	post1(p->a.qp, op, op, lbuf, len, lkey, (uintptr_t)raddr, rkey);
+	expect_ok(p->a.scq, &wc, op, op == IBV_WR_RDMA_READ ?
+		  IBV_WC_RDMA_READ : IBV_WC_RDMA_WRITE, p->a.qp, what);
+}
+
+/* RDMA READ @len bytes at @raddr into a fresh pinned buffer; compare. */
+static void read_check(struct pair *p, void *raddr, uint32_t rkey,
+		       const void *want, uint32_t len, const char *what)
+{
+	uint8_t *got = map_anon(len);
+	struct ibv_mr *mr = reg(pd, got, len, ACCESS_ALL);
+
+	memset(got, 0x5a, len);
+	rdma(p, IBV_WR_RDMA_READ, got, len, mr->lkey, raddr, rkey, what);
+	check_bytes(got, want, len, what);
+	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
+	munmap(got, len);
+}
+
+static void write_file(const char *path, const char *what)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f, "open %s: %s", path, strerror(errno));
+	CHECK(fputs(what, f) >= 0 && !fclose(f), "write %s", path);
+}
+
+static uint64_t faults(void)
+{
+	return counter("page_faults");
+}
+
+/* kB of transparent huge pages in the mapping that holds @addr. */
+static long thp_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long lo, hi;
+	bool in = false;
+	char line[256];
+	long kb = -1;
+
+	CHECK(f, "open smaps");
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
+			in = lo <= (uintptr_t)addr && (uintptr_t)addr < hi;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/*
+ * A driver attribute of @mr as "rdma -dd resource show mr" prints it
+ * (drv_NAME VALUE; "odp" gives 1 for explicit, 2 for implicit); -1 if the
+ * line or the name is missing.
+ */
+static long long mr_attr(struct ibv_mr *mr, const char *name)
+{
+	char cmd[128], line[2048], key[48], *p;
+	long long v = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "rdma -dd resource show mr dev %s",
+		 ht_dev_name());
+	snprintf(key, sizeof(key), "lkey 0x%x ", mr->lkey);
+	f = popen(cmd, "r");
+	CHECK(f, "popen %s", cmd);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, key))
+			continue;
+		snprintf(key, sizeof(key), " drv_%s ", name);
+		p = strstr(line, key);
+		if (p && !strcmp(name, "odp"))
+			v = !strncmp(p + strlen(key), "explicit", 8) ? 1 : 2;
+		else if (p)
+			v = strtoll(p + strlen(key), NULL, 0);
+		break;
+	}
+	pclose(f);
+	return v;
+}
+
+static void advise(struct ibv_mr *mr, void *addr, uint32_t len,
+		   enum ibv_advise_mr_advice advice, uint32_t flags);
+
+/* ---- caps ---- */
+
+static void case_caps(void)
+{
+	struct ibv_device_attr_ex attr;
+	const uint32_t rc = IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
+			    IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
+			    IBV_ODP_SUPPORT_ATOMIC | IBV_ODP_SUPPORT_SRQ_RECV;
+	const uint32_t ud = IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
+			    IBV_ODP_SUPPORT_SRQ_RECV;
+	int ret;
+
+	ret = ibv_query_device_ex(ctx, NULL, &attr);
+	CHECK(!ret, "query_device_ex: %s", strerror(ret));
+	CHECK(attr.odp_caps.general_caps ==
+	      (IBV_ODP_SUPPORT | IBV_ODP_SUPPORT_IMPLICIT),
+	      "general_caps 0x%" PRIx64, attr.odp_caps.general_caps);
+	CHECK(attr.odp_caps.per_transport_caps.rc_odp_caps == rc,
+	      "rc_odp_caps 0x%x", attr.odp_caps.per_transport_caps.rc_odp_caps);
+	CHECK(attr.odp_caps.per_transport_caps.ud_odp_caps == ud,
+	      "ud_odp_caps 0x%x", attr.odp_caps.per_transport_caps.ud_odp_caps);
+	CHECK(!attr.odp_caps.per_transport_caps.uc_odp_caps &&
+	      !attr.xrc_odp_caps, "UC or XRC ODP caps advertised");
+}
+
+/* ---- traffic on untouched ODP memory ---- */
+
+static void case_ops(struct pair *p)
+{
+	uint8_t *src = map_anon(REGION), *dst = map_anon(REGION);
+	uint8_t *ref = malloc(REGION);
+	struct ibv_mr *smr = reg(pd, src, REGION, ODP);
+	struct ibv_mr *dmr = reg(pd, dst, REGION, ODP);
+	uint64_t f0 = faults(), f1, orig;
+	uint32_t len = REGION - 2 * PAGE;
+	struct ibv_wc wc;
+
+	CHECK(ref, "malloc");
+	/* WRITE from untouched (zero) source into untouched destination */
+	rdma(p, IBV_WR_RDMA_WRITE, src + 7, len, smr->lkey, dst + 11,
+	     dmr->rkey, "WRITE zeros between untouched regions");
+	memset(ref, 0, len);
+	check_bytes(dst + 11, ref, len, "WRITE of zero pages");
+	f1 = counter_grown("page_faults", f0, 2 * (len / PAGE));
+	CHECK(f1 - f0 >= 2 * (len / PAGE), "page_faults grew by %" PRIu64
+	      ", want >= %u", f1 - f0, 2 * (len / PAGE));
+	CHECK(mr_attr(dmr, "odp") == 1, "rdma resource: odp is not explicit");
+	CHECK(mr_attr(dmr, "page_faults") == len / PAGE + 1,
+	      "per-MR page_faults %lld, want %u", mr_attr(dmr, "page_faults"),
+	      len / PAGE + 1);
+	CHECK(mr_attr(dmr, "page_faults_handled") >= 1 &&
+	      mr_attr(dmr, "page_faults_handled") <= len / PAGE + 1,
+	      "per-MR page_faults_handled %lld",
+	      mr_attr(dmr, "page_faults_handled"));
+
+	/* WRITE real data; READ it back into untouched ODP memory */
+	fill_random(src, REGION);
+	rdma(p, IBV_WR_RDMA_WRITE, src + 3, len, smr->lkey, dst + 5,
+	     dmr->rkey, "WRITE random data");
+	check_bytes(dst + 5, src + 3, len, "WRITE random data");
+	munmap(src, REGION);
+	src = mmap(src, REGION, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(src != MAP_FAILED, "mmap: %s", strerror(errno));
+	rdma(p, IBV_WR_RDMA_READ, src + 9, len, smr->lkey, dst + 5,
+	     dmr->rkey, "READ into a new mapping");
+	check_bytes(src + 9, dst + 5, len, "READ into a new mapping");
+
+	/* SEND/RECV, both sides ODP */
+	munmap(dst, REGION);
+	CHECK(mmap(dst, REGION, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == dst,
+	      "mmap: %s", strerror(errno));
+	post_recv1(p->b.qp, 77, dst + 1, 300000, dmr->lkey);
+	post1(p->a.qp, 78, IBV_WR_SEND, src + 2, 300000, smr->lkey, 0, 0);
+	expect_ok(p->a.scq, &wc, 78, IBV_WC_SEND, p->a.qp, "SEND");
+	expect_ok(p->b.rcq, &wc, 77, IBV_WC_RECV, p->b.qp, "RECV");
+	CHECK(wc.byte_len == 300000, "RECV byte_len %u", wc.byte_len);
+	check_bytes(dst + 1, src + 2, 300000, "SEND into ODP");
+
+	/* atomics on an untouched page; the result lands in ODP memory */
+	munmap(dst, REGION);
+	CHECK(mmap(dst, REGION, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == dst,
+	      "mmap: %s", strerror(errno));
+	{
+		struct ibv_send_wr wr;
+		struct ibv_sge sge;
+
+		wr_init(&wr, &sge, 90, IBV_WR_ATOMIC_FETCH_AND_ADD,
+			src + 4 * PAGE, 8, smr->lkey);
+		wr.wr.atomic.remote_addr = (uintptr_t)(dst + 8 * PAGE);
+		wr.wr.atomic.rkey = dmr->rkey;
+		wr.wr.atomic.compare_add = 5;
+		post(p->a.qp, &wr);
+		expect_ok(p->a.scq, &wc, 90, IBV_WC_FETCH_ADD, p->a.qp,
+			  "FETCH_ADD");
+		memcpy(&orig, src + 4 * PAGE, 8);
+		CHECK(orig == 0, "FETCH_ADD returned %" PRIu64, orig);
+
+		wr_init(&wr, &sge, 91, IBV_WR_ATOMIC_CMP_AND_SWP,
+			src + 5 * PAGE, 8, smr->lkey);
+		wr.wr.atomic.remote_addr = (uintptr_t)(dst + 8 * PAGE);
+		wr.wr.atomic.rkey = dmr->rkey;
+		wr.wr.atomic.compare_add = 5;
+		wr.wr.atomic.swap = 0x1122334455667788ULL;
+		post(p->a.qp, &wr);
+		expect_ok(p->a.scq, &wc, 91, IBV_WC_COMP_SWAP, p->a.qp,
+			  "CMP_SWAP");
+		memcpy(&orig, src + 5 * PAGE, 8);
+		CHECK(orig == 5, "CMP_SWAP returned %" PRIu64, orig);
+		memcpy(&orig, dst + 8 * PAGE, 8);
+		CHECK(orig == 0x1122334455667788ULL, "target holds 0x%" PRIx64,
+		      orig);
+	}
+
+	CHECK(!ibv_dereg_mr(smr) && !ibv_dereg_mr(dmr), "dereg_mr");
+	munmap(src, REGION);
+	munmap(dst, REGION);
+	free(ref);
+}
+
+static void case_implicit(struct pair *p)
+{
+	struct ibv_mr *imr = ibv_reg_mr(pd, NULL, SIZE_MAX, ODP);
+	uint8_t *src = malloc(REGION), *dst = map_aligned(4 * REGION);
+	uint64_t f0 = faults();
+
+	CHECK(imr, "implicit reg_mr: %s", strerror(errno));
+	CHECK(src, "malloc");
+	fill_random(src, REGION);
+	/* across the boundary of two 2 MiB children that only dst covers */
+	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, imr->lkey,
+	     dst + 2 * REGION - 4096 - 3, imr->rkey, "implicit WRITE");
+	check_bytes(dst + 2 * REGION - 4096 - 3, src, REGION,
+		    "implicit WRITE");
+	read_check(p, dst + 2 * REGION - 4096 - 3, imr->rkey, src, REGION,
+		   "implicit READ");
+	CHECK(counter_grown("page_faults", f0, 256) - f0 >= 256,
+	      "page_faults did not grow");
+	CHECK(mr_attr(imr, "odp") == 2, "rdma resource: odp is not implicit");
+	CHECK(mr_attr(imr, "odp_children") >= 2, "odp_children %lld",
+	      mr_attr(imr, "odp_children"));
+	CHECK(mr_attr(imr, "page_faults") >= 256, "per-MR page_faults %lld",
+	      mr_attr(imr, "page_faults"));
+	/* the children of the range unmapped are freed when empty */
+	{
+		long long before = mr_attr(imr, "odp_children"), now;
+		uint64_t deadline = now_ms() + 2000;
+
+		munmap(dst, 4 * REGION);
+
+		while ((now = mr_attr(imr, "odp_children")) >= before &&
+		       now_ms() < deadline)
+			sleep_us(20000);
+		CHECK(now <= before - 2, "odp_children %lld -> %lld after munmap",
+		      before, now);
+	}
+	/* An address with nothing mapped: remote access error */
+	post1(p->a.qp, 5, IBV_WR_RDMA_WRITE, src, 64, imr->lkey,
+	      (uintptr_t)dst, imr->rkey);
+	expect_err(p->a.scq, 5, IBV_WC_REM_ACCESS_ERR, p->a.qp, POLL_MS,
+		   "implicit WRITE to unmapped memory");
+	CHECK(!ibv_dereg_mr(imr), "dereg implicit mr");
+	free(src);
+}
+
+/* ---- invalidation ---- */
+
+static void case_munmap(struct pair *p)
+{
+	uint8_t *r = map_anon(REGION), *want = malloc(REGION);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	uint64_t i0 = counter("page_invalidations");
+	int round;
+
+	CHECK(want, "malloc");
+	for (round = 0; round < 3; round++) {
+		fill_random(r, REGION);
+		memcpy(want, r, REGION);
+		read_check(p, r, mr->rkey, want, REGION, "READ before munmap");
+		CHECK(!munmap(r, REGION), "munmap: %s", strerror(errno));
+		CHECK(mmap(r, REGION, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == r,
+		      "mmap: %s", strerror(errno));
+		memset(want, 0, REGION);
+		read_check(p, r, mr->rkey, want, REGION,
+			   "READ of the new (zero) mapping");
+	}
+	CHECK(counter_grown("page_invalidations", i0, REGION / PAGE) - i0 >=
+	      REGION / PAGE, "page_invalidations did not grow");
+	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
+	munmap(r, REGION);
+	free(want);
+}
+
+static void case_dontneed(struct pair *p)
+{
+	uint8_t *r = map_anon(REGION), *want = malloc(REGION);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	uint8_t *src = map_anon(REGION);
+	struct ibv_mr *smr = reg(pd, src, REGION, ACCESS_ALL);
+
+	CHECK(want, "malloc");
+	fill_random(src, REGION);
+	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, r, mr->rkey,
+	     "WRITE");
+	check_bytes(r, src, REGION, "WRITE before MADV_DONTNEED");
+	CHECK(!madvise(r, REGION, MADV_DONTNEED), "madvise: %s",
+	      strerror(errno));
+	memset(want, 0, REGION);
+	read_check(p, r, mr->rkey, want, REGION, "READ after MADV_DONTNEED");
+	fill_random(r + PAGE, PAGE);
+	memcpy(want + PAGE, r + PAGE, PAGE);
+	read_check(p, r, mr->rkey, want, REGION, "READ after a CPU write");
+	/* and RDMA writes land in the pages the CPU now sees */
+	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, r, mr->rkey,
+	     "WRITE after MADV_DONTNEED");
+	check_bytes(r, src, REGION, "WRITE after MADV_DONTNEED");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(r, REGION);
+	munmap(src, REGION);
+	free(want);
+}
+
+static void case_mremap(void)
+{
+	uint8_t *r = map_anon(REGION), *moved, *want = malloc(REGION);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct pair p;
+
+	CHECK(want, "malloc");
+	pair_create(&p, &default_opts);
+	fill_random(r, REGION);
+	memcpy(want, r, REGION);
+	read_check(&p, r, mr->rkey, want, REGION, "READ before mremap");
+	/* move the pages to a place reserved for them */
+	moved = mremap(r, REGION, REGION, MREMAP_MAYMOVE | MREMAP_FIXED,
+		       map_anon(REGION));
+	CHECK(moved != MAP_FAILED, "mremap: %s", strerror(errno));
+	check_bytes(moved, want, REGION, "moved pages");
+	/* nothing is mapped at the registered addresses any more */
+	{
+		uint8_t *got = map_anon(PAGE);
+		struct ibv_mr *gmr = reg(pd, got, PAGE, ACCESS_ALL);
+
+		post1(p.a.qp, 9, IBV_WR_RDMA_READ, got, PAGE, gmr->lkey,
+		      (uintptr_t)r, mr->rkey);
+		expect_err(p.a.scq, 9, IBV_WC_REM_ACCESS_ERR, p.a.qp, POLL_MS,
+			   "READ of the moved-away range");
+		pair_destroy(&p);
+		CHECK(!ibv_dereg_mr(gmr), "dereg_mr");
+		munmap(got, PAGE);
+	}
+	/* a new mapping at the old address is what RDMA sees */
+	CHECK(mmap(r, REGION, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == r,
+	      "mmap: %s", strerror(errno));
+	fill_random(r, REGION);
+	memcpy(want, r, REGION);
+	pair_create(&p, &default_opts);
+	read_check(&p, r, mr->rkey, want, REGION, "READ of the new mapping");
+	pair_destroy(&p);
+	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
+	munmap(r, REGION);
+	munmap(moved, REGION);
+	free(want);
+}
+
+static void case_fork(struct pair *p)
+{
+	uint8_t *r = map_anon(REGION), *want = malloc(REGION);
+	uint8_t *src = map_anon(REGION);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct ibv_mr *smr = reg(pd, src, REGION, ACCESS_ALL);
+	int to_child[2], to_parent[2], status;
+	char c;
+	pid_t pid;
+
+	CHECK(want && !pipe(to_child) && !pipe(to_parent), "setup");
+	fill_pattern(r, REGION, 0x11);
+	read_check(p, r, mr->rkey, r, REGION, "READ before fork");
+
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		/* the child writes its copy, then checks it after the parent's
+		 * RDMA WRITE: only its own bytes may be there */
+		memset(r, 0x22, REGION / 2);
+		if (write(to_parent[1], "w", 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(2);
+		for (size_t i = 0; i < REGION; i++)
+			if (r[i] != (i < REGION / 2 ? 0x22 : 0x11))
+				_exit(3);
+		_exit(0);
+	}
+	CHECK(read(to_parent[0], &c, 1) == 1, "child did not write");
+	/* the child's writes are not the parent's */
+	fill_pattern(want, REGION, 0x11);
+	read_check(p, r, mr->rkey, want, REGION,
+		   "READ in the parent after the child wrote");
+	/* a CPU write in the parent breaks COW: RDMA sees the new page */
+	memset(r + REGION / 4, 0x33, REGION / 2);
+	memset(want + REGION / 4, 0x33, REGION / 2);
+	read_check(p, r, mr->rkey, want, REGION,
+		   "READ after the parent's COW break");
+	/* an RDMA WRITE in the parent lands in the parent only */
+	fill_random(src, REGION);
+	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, r, mr->rkey,
+	     "WRITE after fork");
+	check_bytes(r, src, REGION, "parent after RDMA WRITE");
+	CHECK(write(to_child[1], "c", 1) == 1, "wake child");
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(status) && !WEXITSTATUS(status),
+	      "child saw the wrong bytes (status 0x%x)", status);
+	check_bytes(r, src, REGION, "parent after the child exited");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(r, REGION);
+	munmap(src, REGION);
+	free(want);
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+}
+
+static void case_mprotect(void)
+{
+	uint8_t *r = map_anon(REGION), *src = map_anon(PAGE);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct ibv_mr *smr = reg(pd, src, PAGE, ACCESS_ALL);
+	struct pair p;
+
+	pair_create(&p, &default_opts);
+	fill_random(src, PAGE);
+	rdma(&p, IBV_WR_RDMA_WRITE, src, PAGE, smr->lkey, r, mr->rkey,
+	     "WRITE before mprotect");
+	check_bytes(r, src, PAGE, "WRITE before mprotect");
+	CHECK(!mprotect(r, REGION, PROT_READ), "mprotect: %s",
+	      strerror(errno));
+	read_check(&p, r, mr->rkey, src, PAGE, "READ of read-only memory");
+	post1(p.a.qp, 4, IBV_WR_RDMA_WRITE, src, PAGE, smr->lkey,
+	      (uintptr_t)r + PAGE, mr->rkey);
+	expect_err(p.a.scq, 4, IBV_WC_REM_ACCESS_ERR, p.a.qp, POLL_MS,
+		   "WRITE to read-only memory");
+	pair_destroy(&p);
+	check_bytes(r, src, PAGE, "read-only page after the failed WRITE");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(r, REGION);
+	munmap(src, PAGE);
+}
+
+static void case_unmapped(void)
+{
+	uint8_t *r = map_anon(REGION), *dst = map_anon(PAGE);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct ibv_mr *dmr = reg(pd, dst, PAGE, ACCESS_ALL);
+	uint64_t e0 = counter("page_fault_errors");
+	struct pair p;
+
+	pair_create(&p, &default_opts);
+	CHECK(!munmap(r, REGION), "munmap");
+	post1(p.a.qp, 3, IBV_WR_RDMA_WRITE, r, PAGE, mr->lkey,
+	      (uintptr_t)dst, dmr->rkey);
+	expect_err(p.a.scq, 3, IBV_WC_LOC_PROT_ERR, p.a.qp, POLL_MS,
+		   "WRITE from an unmapped ODP source");
+	CHECK(counter_grown("page_fault_errors", e0, 1) > e0,
+	      "page_fault_errors did not grow");
+	pair_destroy(&p);
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(dmr), "dereg_mr");
+	munmap(dst, PAGE);
+}
+
+static void case_thp(struct pair *p)
+{
+	size_t len = 4 << 20;
+	uint8_t *r = map_aligned(len), *want = malloc(len);
+	uint8_t *src = map_anon(len);
+	struct ibv_mr *mr, *smr = reg(pd, src, len, ACCESS_ALL);
+
+	CHECK(want, "malloc");
+	madvise(r, len, MADV_HUGEPAGE);
+	fill_random(r, len);
+	memcpy(want, r, len);
+	mr = reg(pd, r, len, ODP);
+	ht_log("  %ld kB in huge pages", thp_kb(r));
+	CHECK(thp_kb(r) > 0, "no transparent huge page to test with");
+	read_check(p, r, mr->rkey, want, len, "READ of huge pages");
+	/* split: a read-only 4 KiB piece in the middle of a huge page */
+	CHECK(!mprotect(r + (1 << 20), PAGE, PROT_READ), "mprotect");
+	CHECK(!mprotect(r + (1 << 20), PAGE, PROT_READ | PROT_WRITE),
+	      "mprotect");
+	memset(r + (1 << 20) + 100, 0x44, 50);
+	memset(want + (1 << 20) + 100, 0x44, 50);
+	read_check(p, r, mr->rkey, want, len, "READ after a split");
+	fill_random(src, len);
+	rdma(p, IBV_WR_RDMA_WRITE, src, len, smr->lkey, r, mr->rkey,
+	     "WRITE after a split");
+	check_bytes(r, src, len, "WRITE after a split");
+	/* collapse back into huge pages (if the kernel can here) */
+	if (madvise(r, len, MADV_COLLAPSE))
+		ht_log("  MADV_COLLAPSE: %s", strerror(errno));
+	ht_log("  %ld kB in huge pages after MADV_COLLAPSE", thp_kb(r));
+	memcpy(want, src, len);
+	read_check(p, r, mr->rkey, want, len, "READ after MADV_COLLAPSE");
+	fill_random(src, len);
+	rdma(p, IBV_WR_RDMA_WRITE, src, len, smr->lkey, r, mr->rkey,
+	     "WRITE after MADV_COLLAPSE");
+	check_bytes(r, src, len, "WRITE after MADV_COLLAPSE");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(r, len);
+	munmap(src, len);
+	free(want);
+}
+
+static void shmem_one(struct pair *p, int fd, const char *kind)
+{
+	uint8_t *m1, *m2, *src = map_anon(REGION), *want = malloc(REGION);
+	struct ibv_mr *mr, *smr = reg(pd, src, REGION, ACCESS_ALL);
+
+	CHECK(fd >= 0 && want, "%s: %s", kind, strerror(errno));
+	CHECK(!ftruncate(fd, REGION), "ftruncate");
+	m1 = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m2 = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m1 != MAP_FAILED && m2 != MAP_FAILED, "mmap %s", kind);
+	mr = reg(pd, m1, REGION, ODP);
+	fill_random(src, REGION);
+	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, m1, mr->rkey,
+	     "WRITE into shmem");
+	check_bytes(m2, src, REGION, "shmem through a second mapping");
+	CHECK(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+			 REGION / 2), "punch hole: %s", strerror(errno));
+	memcpy(want, src, REGION);
+	memset(want, 0, REGION / 2);
+	read_check(p, m1, mr->rkey, want, REGION, "READ after a punched hole");
+	memset(m2 + 10, 0x77, 1000);
+	memset(want + 10, 0x77, 1000);
+	read_check(p, m1, mr->rkey, want, REGION,
+		   "READ after a write through the other mapping");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(m1, REGION);
+	munmap(m2, REGION);
+	munmap(src, REGION);
+	close(fd);
+	free(want);
+}
+
+/* A memfd, then a file on tmpfs (/run). */
+static void case_shmem(struct pair *p)
+{
+	char path[] = "/run/hmmnic-odp-XXXXXX";
+	struct statfs st;
+	int fd;
+
+	shmem_one(p, memfd_create("hmmnic-odp", 0), "memfd");
+	fd = mkstemp(path);
+	CHECK(fd >= 0, "mkstemp %s: %s", path, strerror(errno));
+	unlink(path);
+	CHECK(!fstatfs(fd, &st) && st.f_type == TMPFS_MAGIC,
+	      "/run is not tmpfs");
+	shmem_one(p, fd, "tmpfs file");
+}
+
+/* ---- page migration ---- */
+
+/* The NUMA node of the page at @p. */
+static int node_of(void *p)
+{
+	int status = -1;
+
+	CHECK(!syscall(SYS_move_pages, 0, 1, &p, NULL, &status, 0),
+	      "move_pages query: %s", strerror(errno));
+	return status;
+}
+
+/* Move the pages of [@r, @r + @len) to @node; return how many are there. */
+static int move_to(uint8_t *r, size_t len, int node)
+{
+	size_t i, n = len / PAGE;
+	void **pages = calloc(n, sizeof(*pages));
+	int *nodes = calloc(n, sizeof(*nodes)), *status = calloc(n, 4);
+	int moved = 0;
+	long ret;
+
+	CHECK(pages && nodes && status, "calloc");
+	for (i = 0; i < n; i++) {
+		pages[i] = r + i * PAGE;
+		nodes[i] = node;
+	}
+	ret = syscall(SYS_move_pages, 0, n, pages, nodes, status,
+		      MPOL_MF_MOVE);
+	CHECK(ret >= 0, "move_pages to node %d: %s", node, strerror(errno));
+	for (i = 0; i < n; i++)
+		moved += status[i] == node;
+	free(pages);
+	free(nodes);
+	free(status);
+	return moved;
+}
+
+static void case_migrate(struct pair *p)
+{
+	uint8_t *r = map_anon(REGION), *src = map_anon(REGION);
+	uint8_t *want = malloc(REGION);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct ibv_mr *smr = reg(pd, src, REGION, ACCESS_ALL);
+	int node, moved, round;
+	uint64_t i0;
+
+	CHECK(want, "malloc");
+	fill_random(r, REGION);
+	memcpy(want, r, REGION);
+	read_check(p, r, mr->rkey, want, REGION, "READ before migration");
+	node = node_of(r);
+	ht_log("  the pages are on node %d", node);
+	for (round = 0; round < 2; round++) {
+		node = !node;
+		i0 = counter("page_invalidations");
+		moved = move_to(r, REGION, node);
+		ht_log("  %d pages now on node %d", moved, node);
+		CHECK(moved == REGION / PAGE, "only %d pages reached node %d",
+		      moved, node);
+		CHECK(counter_grown("page_invalidations", i0, REGION / PAGE) -
+		      i0 >= REGION / PAGE, "migration invalidated nothing");
+		read_check(p, r, mr->rkey, want, REGION,
+			   "READ after move_pages");
+		fill_random(src, REGION);
+		rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, r,
+		     mr->rkey, "WRITE after move_pages");
+		check_bytes(r, src, REGION, "WRITE after move_pages");
+		memcpy(want, src, REGION);
+	}
+	/* compaction may move them too; RDMA and CPU still agree */
+	write_file("/proc/sys/vm/compact_memory", "1");
+	read_check(p, r, mr->rkey, want, REGION, "READ after compaction");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(r, REGION);
+	munmap(src, REGION);
+	free(want);
+}
+
+/* ---- tracepoints ---- */
+
+static void trace_write(const char *file, const char *what)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), TRACEFS "/%s", file);
+	write_file(path, what);
+}
+
+/* Fault, invalidation and prefetch events appear, with a latency. */
+static void case_trace(struct pair *p)
+{
+	uint8_t *r = map_anon(REGION), *src = map_anon(PAGE);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct ibv_mr *smr = reg(pd, src, PAGE, ACCESS_ALL);
+	static const char * const events[] = {
+		"hmmnic_odp_fault_begin", "hmmnic_odp_fault_end",
+		"hmmnic_odp_invalidate", "hmmnic_odp_prefetch",
+	};
+	bool seen[ARRAY_SIZE(events)] = { false };
+	char line[512], key[64];
+	unsigned long long ns = 0;
+	size_t i;
+	FILE *f;
+
+	if (access(TRACEFS "/events/hmmnic", F_OK))
+		ht_skip("no %s/events/hmmnic", TRACEFS);
+	trace_write("trace", "");
+	trace_write("events/hmmnic/enable", "1");
+	fill_random(src, PAGE);
+	rdma(p, IBV_WR_RDMA_WRITE, src, PAGE, smr->lkey, r + 5 * PAGE,
+	     mr->rkey, "WRITE with tracing on");
+	madvise(r, REGION, MADV_DONTNEED);
+	advise(mr, r, 4 * PAGE, IBV_ADVISE_MR_ADVICE_PREFETCH,
+	       IBV_ADVISE_MR_FLAG_FLUSH);
+	trace_write("events/hmmnic/enable", "0");
+
+	snprintf(key, sizeof(key), "lkey=0x%x ", mr->lkey);
+	f = fopen(TRACEFS "/trace", "r");
+	CHECK(f, "open trace");
+	while (fgets(line, sizeof(line), f)) {
+		char *ns_at = strstr(line, " ns=");
+
+		if (!strstr(line, key))
+			continue;
+		for (i = 0; i < ARRAY_SIZE(events); i++)
+			if (strstr(line, events[i]))
+				seen[i] = true;
+		if (strstr(line, "hmmnic_odp_fault_end") && ns_at)
+			ns = strtoull(ns_at + 4, NULL, 10);
+	}
+	fclose(f);
+	for (i = 0; i < ARRAY_SIZE(events); i++)
+		CHECK(seen[i], "no %s event for lkey 0x%x", events[i],
+		      mr->lkey);
+	CHECK(ns > 0, "fault_end reports no latency");
+	ht_log("  last fault took %llu ns", ns);
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(r, REGION);
+	munmap(src, PAGE);
+}
+
+/* ---- prefetch ---- */
+
+static void advise(struct ibv_mr *mr, void *addr, uint32_t len,
+		   enum ibv_advise_mr_advice advice, uint32_t flags)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)addr, .length = len, .lkey = mr->lkey,
+	};
+	int ret = ibv_advise_mr(pd, advice, flags, &sge, 1);
+
+	CHECK(!ret, "advise_mr(%d, flags %u): %s", advice, flags,
+	      strerror(ret));
+}
+
+static void case_prefetch(struct pair *p)
+{
+	uint8_t *r = map_anon(REGION), *src = map_anon(REGION);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct ibv_mr *smr = reg(pd, src, REGION, ACCESS_ALL);
+	uint64_t f0, pf0 = counter("page_prefetch");
+	struct ibv_sge bad = { .addr = 0, .length = 8, .lkey = 0xdead00 };
+
+	/* synchronous: every page is in when the call returns */
+	advise(mr, r, REGION, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+	       IBV_ADVISE_MR_FLAG_FLUSH);
+	CHECK(counter_grown("page_prefetch", pf0, REGION / PAGE) - pf0 >=
+	      REGION / PAGE, "page_prefetch did not count the pages");
+	f0 = counter_grown("page_faults", 0, 0);
+	fill_random(src, REGION);
+	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, r, mr->rkey,
+	     "WRITE into prefetched pages");
+	check_bytes(r, src, REGION, "WRITE into prefetched pages");
+	sleep_us(20000);
+	CHECK(faults() == f0, "page_faults grew by %" PRIu64
+	      " after a prefetch", faults() - f0);
+
+	/* NO_FAULT on pages the process never touched adds none */
+	munmap(r, REGION);
+	CHECK(mmap(r, REGION, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == r, "mmap");
+	advise(mr, r, REGION, IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
+	       IBV_ADVISE_MR_FLAG_FLUSH);
+	f0 = counter_grown("page_faults", 0, 0);
+	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, r, mr->rkey,
+	     "WRITE after NO_FAULT");
+	CHECK(counter_grown("page_faults", f0, REGION / PAGE) - f0 >=
+	      REGION / PAGE, "NO_FAULT prefetch faulted pages in");
+	check_bytes(r, src, REGION, "WRITE after NO_FAULT");
+
+	/* asynchronous: the pages arrive in the background */
+	munmap(r, REGION);
+	CHECK(mmap(r, REGION, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == r, "mmap");
+	pf0 = counter("page_prefetch");
+	advise(mr, r, REGION, IBV_ADVISE_MR_ADVICE_PREFETCH, 0);
+	CHECK(counter_grown("page_prefetch", pf0, REGION / PAGE) - pf0 >=
+	      REGION / PAGE, "asynchronous prefetch did not finish");
+
+	/* bad input: an unknown lkey, a range outside the MR */
+	CHECK(ibv_advise_mr(pd, IBV_ADVISE_MR_ADVICE_PREFETCH,
+			    IBV_ADVISE_MR_FLAG_FLUSH, &bad, 1),
+	      "advise_mr with a bad lkey succeeded");
+	bad.lkey = mr->lkey;
+	bad.addr = (uintptr_t)r + REGION;
+	CHECK(ibv_advise_mr(pd, IBV_ADVISE_MR_ADVICE_PREFETCH,
+			    IBV_ADVISE_MR_FLAG_FLUSH, &bad, 1),
+	      "advise_mr past the MR succeeded");
+	bad.lkey = smr->lkey;
+	bad.addr = (uintptr_t)src;
+	CHECK(ibv_advise_mr(pd, IBV_ADVISE_MR_ADVICE_PREFETCH,
+			    IBV_ADVISE_MR_FLAG_FLUSH, &bad, 1),
+	      "advise_mr on a pinned MR succeeded");
+	/* deregistration right after an asynchronous prefetch */
+	advise(mr, r, REGION, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0);
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(r, REGION);
+	munmap(src, REGION);
+}
+
+/* ---- rnr fault mode ---- */
+
+static void set_fault_mode(const char *mode)
+{
+	write_file(FAULT_MODE, mode);
+}
+
+static void case_rnr(struct pair *p)
+{
+	uint8_t *r = map_anon(REGION), *src = map_anon(REGION);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct ibv_mr *smr = reg(pd, src, REGION, ACCESS_ALL);
+	uint64_t n0 = counter("page_fault_rnr_naks");
+	uint64_t r0 = counter("rnr_naks_rcvd");
+	struct ibv_wc wc;
+
+	set_fault_mode("rnr");
+	fill_random(src, REGION);
+	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, r, mr->rkey,
+	     "WRITE in rnr mode");
+	check_bytes(r, src, REGION, "WRITE in rnr mode");
+	munmap(r, REGION);
+	CHECK(mmap(r, REGION, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == r, "mmap");
+	post_recv1(p->b.qp, 7, r, REGION, mr->lkey);
+	post1(p->a.qp, 8, IBV_WR_SEND, src, REGION, smr->lkey, 0, 0);
+	expect_ok(p->a.scq, &wc, 8, IBV_WC_SEND, p->a.qp, "SEND in rnr mode");
+	expect_ok(p->b.rcq, &wc, 7, IBV_WC_RECV, p->b.qp, "RECV in rnr mode");
+	check_bytes(r, src, REGION, "SEND in rnr mode");
+	set_fault_mode("sync");
+	CHECK(counter_grown("page_fault_rnr_naks", n0, 2) - n0 >= 2,
+	      "page_fault_rnr_naks did not grow");
+	CHECK(counter_grown("rnr_naks_rcvd", r0, 2) - r0 >= 2,
+	      "the requester saw no RNR NAK");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(r, REGION);
+	munmap(src, REGION);
+}
+
+/* ---- races ---- */
+
+struct racer {
+	uint8_t *r;
+	volatile int stop;
+	int fork;
+	unsigned long rounds;
+};
+
+/* Replace the mapping under the traffic, or fork, until told to stop. */
+static void *race_cpu(void *arg)
+{
+	struct racer *x = arg;
+	int status;
+	pid_t pid;
+
+	while (!x->stop) {
+		if (x->fork) {
+			pid = fork();
+			if (!pid) {
+				x->r[x->rounds % REGION] ^= 1;
+				_exit(0);
+			}
+			CHECK(pid > 0, "fork: %s", strerror(errno));
+			waitpid(pid, &status, 0);
+			x->r[(x->rounds * 4099) % REGION] ^= 0xff;
+		} else {
+			CHECK(mmap(x->r, REGION, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				   -1, 0) == x->r, "mmap: %s", strerror(errno));
+			memset(x->r, x->rounds & 0xff, REGION / 2);
+		}
+		x->rounds++;
+	}
+	return NULL;
+}
+
+static void race(struct pair *p, int do_fork)
+{
+	uint8_t *r = map_anon(REGION), *src = map_anon(REGION);
+	uint8_t *got = map_anon(REGION), *want = malloc(REGION);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct ibv_mr *smr = reg(pd, src, REGION, ACCESS_ALL);
+	struct ibv_mr *gmr = reg(pd, got, REGION, ACCESS_ALL);
+	struct racer x = { .r = r, .fork = do_fork };
+	uint64_t end = now_ms() + 10000;
+	unsigned long ops = 0;
+	pthread_t t;
+
+	CHECK(want, "malloc");
+	fill_random(src, REGION);
+	CHECK(!pthread_create(&t, NULL, race_cpu, &x), "pthread_create");
+	while (now_ms() < end) {
+		uint32_t off = rnd() % (REGION / 2);
+
+		rdma(p, ops & 1 ? IBV_WR_RDMA_READ : IBV_WR_RDMA_WRITE,
+		     ops & 1 ? got : src + off, REGION / 2,
+		     ops & 1 ? gmr->lkey : smr->lkey, r + off, mr->rkey,
+		     "traffic during the race");
+		ops++;
+	}
+	x.stop = 1;
+	pthread_join(t, NULL);
+	ht_log("  %lu RDMA ops against %lu %s", ops, x.rounds,
+	       do_fork ? "forks" : "remaps");
+	CHECK(ops > 10 && x.rounds > 10, "the race did not happen");
+	/* quiet now: RDMA and the CPU must agree on every byte */
+	memcpy(want, r, REGION);
+	read_check(p, r, mr->rkey, want, REGION, "READ after the race");
+	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, r, mr->rkey,
+	     "WRITE after the race");
+	check_bytes(r, src, REGION, "WRITE after the race");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr) && !ibv_dereg_mr(gmr),
+	      "dereg_mr");
+	munmap(r, REGION);
+	munmap(src, REGION);
+	munmap(got, REGION);
+	free(want);
+}
+
+static void case_race_munmap(struct pair *p)
+{
+	race(p, 0);
+}
+
+static void case_race_fork(struct pair *p)
+{
+	race(p, 1);
+}
+
+/* ---- main ---- */
+
+/* The implicit case breaks its pair (an access error at the end). */
+static void case_implicit_alone(void)
+{
+	struct pair p;
+
+	pair_create(&p, &default_opts);
+	case_implicit(&p);
+	pair_destroy(&p);
+}
+
+struct odp_case {
+	const char *name;
+	void (*on_pair)(struct pair *p);
+	void (*alone)(void);
+};
+
+static const struct odp_case cases[] = {
+	{ "caps", NULL, case_caps },
+	{ "ops", case_ops, NULL },
+	{ "implicit", NULL, case_implicit_alone },
+	{ "munmap", case_munmap, NULL },
+	{ "dontneed", case_dontneed, NULL },
+	{ "mremap", NULL, case_mremap },
+	{ "fork", case_fork, NULL },
+	{ "mprotect", NULL, case_mprotect },
+	{ "unmapped", NULL, case_unmapped },
+	{ "thp", case_thp, NULL },
+	{ "shmem", case_shmem, NULL },
+	{ "migrate", case_migrate, NULL },
+	{ "trace", case_trace, NULL },
+	{ "prefetch", case_prefetch, NULL },
+	{ "rnr", case_rnr, NULL },
+	{ "race_munmap", case_race_munmap, NULL },
+	{ "race_fork", case_race_fork, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	struct pair p;
+	size_t i;
+	int n = 0;
+
+	rc_setup();
+	pair_create(&p, &default_opts);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (!case_selected(cases[i].name, argc, argv))
+			continue;
+		n++;
+		ht_log("case %s", cases[i].name);
+		if (cases[i].on_pair)
+			cases[i].on_pair(&p);
+		else
+			cases[i].alone();
+		ht_log("case %s: ok", cases[i].name);
+	}
+	pair_destroy(&p);
+	CHECK(n, "no case matches the arguments");
+	rc_teardown();
+	return 0;
+}
