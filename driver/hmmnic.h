@@ -305,6 +305,8 @@ struct hmmnic_qp {
 	refcount_t ref;
 	struct completion done;
 	struct mutex mutex;		/* the worker vs. modify/query */
+	/* this run is the doorbell's, in the poster's context (mutex) */
+	bool in_doorbell;
 	struct work_struct work;
 	struct sk_buff_head rxq;	/* requests, for the responder */
 	struct sk_buff_head ackq;	/* responses, for the completer */
@@ -575,8 +577,9 @@ bool hmmnic_addr_is_local(const struct hmmnic_av *av);
 bool hmmnic_tx_busy(const struct hmmnic_av *av);
 void hmmnic_qp_tx_wait(struct hmmnic_qp *qp);
 int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
-		__be16 sport, struct sk_buff *skb);
-void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb);
+		__be16 sport, struct sk_buff *skb, bool may_inline);
+void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,
+		bool may_inline);
 
 /* req.c: the requester and the QP worker */
 struct sk_buff *hmmnic_pkt_new(struct hmmnic_qp *qp, u8 opcode, u32 paylen,
@@ -587,6 +590,7 @@ void hmmnic_req_rewind(struct hmmnic_qp *qp, u32 psn);
 void hmmnic_req_arm_timer(struct hmmnic_qp *qp);
 void hmmnic_qp_work(struct work_struct *work);
 void hmmnic_qp_doorbell(struct hmmnic_qp *qp);
+void hmmnic_qp_run_inline(struct hmmnic_qp *qp);
 
 /* comp.c */
 void hmmnic_comp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb);

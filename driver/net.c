@@ -312,12 +312,13 @@ bool hmmnic_tx_busy(const struct hmmnic_av *av)
  * @sport: UDP source port
  * @skb: BTH, extension headers, payload, pad and room for the ICRC at
  *       the tail; hmmnic_headroom() in front. Consumed.
+ * @may_inline: the caller is a doorbell run (hmmnic_rcv())
  *
  * Return: 0 when the packet left (a later loss is the transport's
  * business), or a negative errno.
  */
 int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
-		__be16 sport, struct sk_buff *skb)
+		__be16 sport, struct sk_buff *skb, bool may_inline)
 {
 	unsigned int len = skb->len;
 	struct hmmnic_dev *peer;
@@ -342,7 +343,7 @@ int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
 		skb->dev = peer->ndev;
 		__skb_pull(skb, skb_transport_offset(skb) +
 			   sizeof(struct udphdr));
-		hmmnic_rcv(peer, skb);
+		hmmnic_rcv(peer, skb, may_inline);
 		ib_device_put(&peer->ibdev);
 		return 0;
 	}
@@ -413,7 +414,7 @@ static int hmmnic_udp_rcv(struct sock *sk, struct sk_buff *skb)
 	} else {
 		memset(skb->cb, 0, sizeof(skb->cb));
 		__skb_pull(skb, sizeof(struct udphdr));
-		hmmnic_rcv(hdev, skb);
+		hmmnic_rcv(hdev, skb, false);
 	}
 	ib_device_put(&hdev->ibdev);
 	return 0;
@@ -434,12 +435,15 @@ static bool hmmnic_rcv_check_source(struct hmmnic_qp *qp, struct sk_buff *skb)
  * hmmnic_rcv - take a RoCEv2 packet for @hdev
  * @skb: linear; skb->data at the BTH, network header set, skb->cb zeroed
  *       except for hmmnic_pkt.local. Consumed.
+ * @may_inline: the sender is a doorbell run in process context (local
+ *              short cut only): run the receiving QP right away
  *
  * Runs in softirq context for packets from the network, in the sender's
- * QP worker for the local short cut. Checks the headers and the ICRC,
- * finds the QP and queues the packet for its worker.
+ * QP worker or doorbell for the local short cut. Checks the headers and
+ * the ICRC, finds the QP and queues the packet for its worker.
  */
-void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb)
+void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,
+		bool may_inline)
 {
 	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
 	const struct hmmnic_op_info *info;
@@ -500,7 +504,10 @@ void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb)
 		goto drop_qp;
 
 	skb_queue_tail(pkt->flags & HMMNIC_F_REQ ? &qp->rxq : &qp->ackq, skb);
-	hmmnic_qp_sched(qp);
+	if (may_inline)
+		hmmnic_qp_run_inline(qp);
+	else
+		hmmnic_qp_sched(qp);
 	hmmnic_qp_put(qp);
 	return;
 

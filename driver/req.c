@@ -394,7 +394,7 @@ static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
 	hmmnic_xmit(qp->hdev, avp, rc ? qp->sport :
 		    cpu_to_be16(rdma_get_udp_sport(avp->flow_label,
 						   qp->ibqp.qp_num, dest_qpn)),
-		    skb);
+		    skb, qp->in_doorbell);
 	return IB_WC_SUCCESS;
 }
 
@@ -673,6 +673,31 @@ void hmmnic_qp_doorbell(struct hmmnic_qp *qp)
 {
 	if (READ_ONCE(qp->req.tail) != READ_ONCE(qp->req.fetched) ||
 	    !mutex_trylock(&qp->mutex)) {
+		hmmnic_qp_sched(qp);
+		return;
+	}
+	qp->in_doorbell = true;
+	hmmnic_qp_run(qp);
+	qp->in_doorbell = false;
+	mutex_unlock(&qp->mutex);
+}
+
+/*
+ * A packet from a doorbell run on this host reached @qp through the local
+ * short cut. Run @qp right here too, if its worker is not busy: a lone
+ * request then travels from the poster's system call to the receive
+ * completion without waking any kernel thread. The inline run's own
+ * packets (the ACK, say) go back through the worker of their QP, so runs
+ * nest at most one deep; the trylock keeps lock order out of it.
+ */
+static bool hmmnic_inline_peer = true;
+module_param_named(inline_peer, hmmnic_inline_peer, bool, 0644);
+MODULE_PARM_DESC(inline_peer,
+		 "Run the receiving QP of a local packet in the sender's doorbell (default on)");
+
+void hmmnic_qp_run_inline(struct hmmnic_qp *qp)
+{
+	if (!READ_ONCE(hmmnic_inline_peer) || !mutex_trylock(&qp->mutex)) {
 		hmmnic_qp_sched(qp);
 		return;
 	}

@@ -15,7 +15,7 @@
 
 static void hmmnic_resp_xmit(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
-	hmmnic_xmit(qp->hdev, &qp->av, qp->sport, skb);
+	hmmnic_xmit(qp->hdev, &qp->av, qp->sport, skb, qp->in_doorbell);
 }
 
 static void hmmnic_resp_set_aeth(struct sk_buff *skb, u8 syndrome, u32 msn)
