@@ -259,6 +259,10 @@ struct ib_mr *hmmnic_get_dma_mr(struct ib_pd *ibpd, int access)
 	struct hmmnic_mr *mr;
 	int err;
 
+	/* Kernel memory is never paged: ODP means nothing here */
+	if (access & IB_ACCESS_ON_DEMAND)
+		return ERR_PTR(-EINVAL);
+
 	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
 	if (!mr)
 		return ERR_PTR(-ENOMEM);

@@ -14,6 +14,8 @@
  *   was sent, and every completion's status, opcode, byte_len and QP
  *   number with what it must be. The first QP's send PSN starts just
  *   below 2^24, so long messages wrap the PSN.
+ * - SRQ: a limit armed at 4 raises one SRQ_LIMIT_REACHED when the SRQ
+ *   drops below it, and is disarmed (0) afterwards.
  * - UD: three SENDs through an address handle arrive with the GRH space
  *   holding the IPv4 header, and a SEND larger than the port MTU fails.
  * - Errors, each on a fresh pair of QPs: wrong rkey, READ past the end of
@@ -797,6 +799,79 @@ static void err_too_many_sge(void)
 	       max + 1, max, ret);
 }
 
+/* An SRQ below its armed limit raises SRQ_LIMIT_REACHED once. */
+static void case_srq_limit(void)
+{
+	struct ibv_srq_init_attr sinit = {
+		.attr = { .max_wr = 16, .max_sge = 1 },
+	};
+	struct ibv_srq_attr sattr = { .srq_limit = 4 };
+	struct ibv_wc wc;
+	struct pair p;
+	void *element;
+	int i, type;
+	struct ibv_srq *srq = ibv_create_srq(pd, &sinit);
+
+	CHECK(srq, "create_srq: %s", strerror(errno));
+	end_create(&p.a, IBV_QPT_RC, 0);
+	{
+		struct ibv_qp_init_attr init = {
+			.qp_type = IBV_QPT_RC,
+			.srq = srq,
+			.cap = { .max_send_wr = QP_WR, .max_send_sge = 1 },
+		};
+
+		p.b.scq = cq_create(CQ_SIZE);
+		p.b.rcq = cq_create(CQ_SIZE);
+		init.send_cq = p.b.scq;
+		init.recv_cq = p.b.rcq;
+		p.b.qp = ibv_create_qp(pd, &init);
+		CHECK(p.b.qp, "create_qp on an SRQ: %s", strerror(errno));
+	}
+	pair_connect(&p, &default_opts);
+	for (i = 0; i < 8; i++) {
+		struct ibv_sge sge = {
+			.addr = (uintptr_t)bbuf + i * 64, .length = 64,
+			.lkey = bmr->lkey,
+		};
+		struct ibv_recv_wr wr = {
+			.wr_id = 100 + i, .sg_list = &sge, .num_sge = 1,
+		}, *bad;
+
+		CHECK(!ibv_post_srq_recv(srq, &wr, &bad), "post_srq_recv");
+	}
+	CHECK(!ibv_modify_srq(srq, &sattr, IBV_SRQ_LIMIT), "arm srq_limit");
+	/* 8 -> 5 WQEs: still at or above the limit, no event */
+	for (i = 0; i < 3; i++) {
+		post1(p.a.qp, i, IBV_WR_SEND, abuf, 16, amr->lkey, 0, 0);
+		expect_ok(p.a.scq, &wc, i, IBV_WC_SEND, p.a.qp, "SEND to SRQ");
+		expect_ok(p.b.rcq, &wc, 100 + i, IBV_WC_RECV, p.b.qp,
+			  "RECV from SRQ");
+	}
+	CHECK(async_event(200, NULL) < 0, "an event before the limit");
+	/* 5 -> 3: below 4, one event; the limit disarms itself */
+	for (i = 3; i < 5; i++) {
+		post1(p.a.qp, i, IBV_WR_SEND, abuf, 16, amr->lkey, 0, 0);
+		expect_ok(p.a.scq, &wc, i, IBV_WC_SEND, p.a.qp, "SEND to SRQ");
+		expect_ok(p.b.rcq, &wc, 100 + i, IBV_WC_RECV, p.b.qp,
+			  "RECV from SRQ");
+	}
+	type = async_event(POLL_MS, &element);
+	CHECK(type == IBV_EVENT_SRQ_LIMIT_REACHED, "event %d, want "
+	      "SRQ_LIMIT_REACHED", type);
+	CHECK(element == srq, "the event names another SRQ");
+	CHECK(!ibv_query_srq(srq, &sattr) && sattr.srq_limit == 0,
+	      "srq_limit %u after the event, want 0 (disarmed)",
+	      sattr.srq_limit);
+	post1(p.a.qp, 9, IBV_WR_SEND, abuf, 16, amr->lkey, 0, 0);
+	expect_ok(p.a.scq, &wc, 9, IBV_WC_SEND, p.a.qp, "SEND to SRQ");
+	expect_ok(p.b.rcq, &wc, 105, IBV_WC_RECV, p.b.qp, "RECV from SRQ");
+	CHECK(async_event(200, NULL) < 0, "a second event while disarmed");
+	pair_destroy(&p);
+	CHECK(!ibv_destroy_srq(srq), "destroy_srq");
+	ht_log("SRQ limit 4: one SRQ_LIMIT_REACHED at 3 WQEs, then disarmed");
+}
+
 /* i: RNR retries exhausted */
 static void err_rnr(void)
 {
@@ -1152,6 +1227,7 @@ static const struct {
 	{ "err_ring_rq_producer", NULL, err_ring_rq_producer },
 	{ "err_ring_cq_consumer", NULL, err_ring_cq_consumer },
 	{ "ud", NULL, case_ud },
+	{ "srq_limit", NULL, case_srq_limit },
 };
 
 int main(int argc, char **argv)
