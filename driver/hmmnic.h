@@ -199,6 +199,10 @@ struct hmmnic_odp {
  * @odp_nchildren: implicit ODP: entries in @odp_children
  * @odp_reap: implicit ODP: frees children that hold no page
  * @odp_stats: ODP counters (enum hmmnic_odp_counter)
+ * @odp_rnr_error: rnr fault mode: a background fault failed; the next
+ *                 access faults synchronously, to report the error
+ * @rcu: the MR is freed after a grace period: a key lookup under RCU may
+ *       still look at it after deregistration
  */
 struct hmmnic_mr {
 	struct ib_mr ibmr;
@@ -219,6 +223,8 @@ struct hmmnic_mr {
 	atomic_t odp_nchildren;
 	struct work_struct odp_reap;
 	atomic64_t odp_stats[HMMNIC_NUM_ODP_COUNTERS];
+	atomic_t odp_rnr_error;
+	struct rcu_head rcu;
 };
 
 static inline bool hmmnic_mr_is_odp(const struct hmmnic_mr *mr)

@@ -152,6 +152,9 @@ int hmmnic_mr_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
 		return hmmnic_odp_atomic(mr, iova, op, cmp_add, swap, orig);
 	if (mr->umem) {
 		off = iova - mr->ibmr.iova + mr->page_offset;
+		/* iova and address may differ in their low bits */
+		if (!IS_ALIGNED(off, 8))
+			return -EINVAL;
 		if (WARN_ON_ONCE((off >> PAGE_SHIFT) >= mr->npages))
 			return -EFAULT;
 		va = kmap_local_page(mr->pages[off >> PAGE_SHIFT]);
@@ -285,7 +288,7 @@ int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 		hmmnic_odp_release(mr);
 	else if (mr->umem)
 		hmmnic_mr_unpin(mr);
-	kfree(mr);
+	kfree_rcu(mr, rcu);
 	return 0;
 }
 
@@ -397,6 +400,23 @@ bool hmmnic_sge_resident(struct hmmnic_qp *qp, const struct hmmnic_sge *sge,
 	return ok;
 }
 
+/* The ODP region of @pd that covers @sge with @access, referenced. */
+static struct hmmnic_mr *hmmnic_advise_get(struct hmmnic_dev *hdev,
+					   struct ib_pd *pd,
+					   const struct ib_sge *sge, int access)
+{
+	struct hmmnic_mr *mr = hmmnic_mr_get(hdev, sge->lkey);
+
+	if (!mr)
+		return ERR_PTR(-ENOENT);
+	if (!hmmnic_mr_is_odp(mr) ||
+	    !hmmnic_mr_check(mr, pd, sge->addr, sge->length, access)) {
+		hmmnic_mr_put(mr);
+		return ERR_PTR(-EINVAL);
+	}
+	return mr;
+}
+
 /*
  * hmmnic_advise_mr - ibv_advise_mr(): prefetch ranges of ODP regions
  *
@@ -431,24 +451,22 @@ int hmmnic_advise_mr(struct ib_pd *ibpd,
 	if (flags & ~IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
 		return -EOPNOTSUPP;
 
+	/* Nothing is done unless every SGE is valid... */
 	for (i = 0; i < num_sge; i++) {
-		struct hmmnic_mr *mr = hmmnic_mr_get(hdev, sg_list[i].lkey);
-		bool ok;
+		struct hmmnic_mr *mr = hmmnic_advise_get(hdev, ibpd,
+							 &sg_list[i], access);
 
-		if (!mr)
-			return -ENOENT;
-		ok = hmmnic_mr_is_odp(mr) &&
-		     hmmnic_mr_check(mr, ibpd, sg_list[i].addr,
-				     sg_list[i].length, access);
+		if (IS_ERR(mr))
+			return PTR_ERR(mr);
 		hmmnic_mr_put(mr);
-		if (!ok)
-			return -EINVAL;
 	}
+	/* ...and each is checked again: its key may name a new MR by now. */
 	for (i = 0; i < num_sge && !err; i++) {
-		struct hmmnic_mr *mr = hmmnic_mr_get(hdev, sg_list[i].lkey);
+		struct hmmnic_mr *mr = hmmnic_advise_get(hdev, ibpd,
+							 &sg_list[i], access);
 
-		if (!mr)
-			return -ENOENT;	/* deregistered meanwhile */
+		if (IS_ERR(mr))
+			return PTR_ERR(mr);
 		if (flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
 			err = hmmnic_odp_prefetch(mr, sg_list[i].addr,
 						  sg_list[i].length, how);

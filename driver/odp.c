@@ -141,7 +141,8 @@ static struct hmmnic_odp *hmmnic_odp_alloc(struct hmmnic_mr *mr,
 	odp = kzalloc(sizeof(*odp), GFP_KERNEL);
 	if (!odp)
 		return ERR_PTR(-ENOMEM);
-	odp->pfns = kvcalloc(npages, sizeof(*odp->pfns), GFP_KERNEL);
+	/* charged to the registering process's memory cgroup */
+	odp->pfns = kvcalloc(npages, sizeof(*odp->pfns), GFP_KERNEL_ACCOUNT);
 	if (!odp->pfns) {
 		err = -ENOMEM;
 		goto err_free;
@@ -210,9 +211,13 @@ out:
 
 static void hmmnic_odp_span_put(struct hmmnic_mr *mr, struct hmmnic_odp *odp)
 {
+	bool empty;
+
 	if (odp == mr->odp)
 		return;
-	if (atomic_dec_and_test(&odp->users) && !READ_ONCE(odp->npresent))
+	/* Before the put: once it is done, the reaper may free the child. */
+	empty = !READ_ONCE(odp->npresent);
+	if (atomic_dec_and_test(&odp->users) && empty)
 		queue_work(hmmnic_wq, &mr->odp_reap);
 }
 
@@ -469,7 +474,9 @@ int hmmnic_odp_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
 	};
 	int err;
 
-	/* 8-byte aligned, so the word never straddles two pages */
+	/* The address, not just the iova: the word stays in one page */
+	if (!IS_ALIGNED(hmmnic_odp_va(mr, iova), 8))
+		return -EINVAL;
 	err = hmmnic_odp_walk(mr, iova, 8, true, hmmnic_odp_atomic_fn, &a);
 	*orig = a.orig;
 	return err;
@@ -488,6 +495,9 @@ bool hmmnic_odp_resident(struct hmmnic_mr *mr, u64 iova, u64 len,
 	unsigned long va = hmmnic_odp_va(mr, iova);
 	unsigned long end = va + len;
 
+	/* A background fault failed: let the access fault and report it. */
+	if (atomic_xchg(&mr->odp_rnr_error, 0))
+		return true;
 	while (va < end) {
 		struct hmmnic_odp *odp;
 		unsigned long idx, last;
@@ -568,7 +578,9 @@ static void hmmnic_odp_advise_fn(struct work_struct *work)
 	struct hmmnic_advise_work *w =
 		container_of(work, struct hmmnic_advise_work, work);
 
-	hmmnic_odp_prefetch(w->mr, w->iova, w->len, w->how);
+	if (hmmnic_odp_prefetch(w->mr, w->iova, w->len, w->how) &&
+	    (w->how & HMMNIC_ADVISE_RNR))
+		atomic_set(&w->mr->odp_rnr_error, 1);
 	hmmnic_mr_put(w->mr);
 	kfree(w);
 }

@@ -582,6 +582,11 @@ int hmmnic_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	xa_erase(&hdev->qps, ibqp->qp_num);
 	hmmnic_qp_put(qp);
 	wait_for_completion(&qp->done);
+	/*
+	 * A lookup that found the QP before the erase may still be about to
+	 * try for a reference; the core frees the QP when we return.
+	 */
+	synchronize_rcu();
 
 	WRITE_ONCE(qp->dying, true);
 	timer_shutdown_sync(&qp->retry_timer);

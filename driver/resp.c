@@ -536,7 +536,9 @@ static bool hmmnic_resp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
 			       be64_to_cpu(a->swap_add), &orig);
 	hmmnic_mr_put(mr);
 	if (err) {
-		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, pkt->psn);
+		/* -EINVAL: the address behind an aligned iova is not aligned */
+		hmmnic_resp_fatal_nak(qp, err == -EINVAL ? HMMNIC_NAK_INV_REQ :
+				      HMMNIC_NAK_REM_ACCESS, pkt->psn);
 		return false;
 	}
 	res = hmmnic_resp_new_res(qp);

@@ -20,8 +20,14 @@
  *   an RDMA WRITE in the parent never reaches the child.
  * - mprotect: after mprotect(PROT_READ), a remote WRITE fails with
  *   IBV_WC_REM_ACCESS_ERR while READ still works.
- * - unmapped: a SEND from an ODP lkey whose pages are gone fails with
+ * - unmapped: a WRITE from an ODP lkey whose pages are gone fails with
  *   IBV_WC_LOC_PROT_ERR.
+ * - fault_errors: a SEND into an unmapped ODP receive buffer completes
+ *   with LOC_PROT_ERR on the receiver and REM_OP_ERR on the sender; a
+ *   READ into an unmapped ODP buffer with LOC_PROT_ERR.
+ * - atomic_misaligned: a region whose iova and address differ within a
+ *   page is refused; an atomic at a misaligned address of an ODP region
+ *   fails with REM_INV_REQ_ERR and changes nothing.
  * - thp: transparent huge pages (checked in smaps), split by mprotect
  *   and collapsed by MADV_COLLAPSE, stay coherent.
  * - shmem: a memfd mapping and a file on tmpfs, written through RDMA, read
@@ -34,8 +40,9 @@
  * - prefetch: ibv_advise_mr PREFETCH_WRITE with FLUSH mirrors the pages
  *   (no fault afterwards), PREFETCH_NO_FAULT adds none, asynchronous
  *   prefetch completes in the background.
- * - rnr: with fault_mode=rnr, a WRITE into untouched memory is answered
- *   with RNR NAKs until the pages are in, and still lands intact.
+ * - rnr: with fault_mode=rnr, a WRITE, a SEND and an atomic on untouched
+ *   memory are answered with RNR NAKs until the pages are in, and still
+ *   land intact.
  * - race_munmap, race_fork: RDMA WRITE/READ traffic on a region while
  *   another thread replaces its mapping or the process forks, in loops;
  *   afterwards RDMA and the CPU agree on every byte.
@@ -563,6 +570,73 @@ static void case_unmapped(void)
 	munmap(dst, PAGE);
 }
 
+/*
+ * Atomics need an 8-byte aligned target. The core refuses a region whose
+ * iova and address differ within a page, so an aligned iova always means
+ * an aligned address; a misaligned iova on an ODP region gets an invalid
+ * request NAK, and the bytes around it stay as they were.
+ */
+static void case_atomic_misaligned(void)
+{
+	uint8_t *t = map_anon(PAGE), *src = map_anon(PAGE);
+	struct ibv_mr *smr = reg(pd, src, PAGE, ACCESS_ALL), *mr;
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
+	struct pair p;
+
+	mr = ibv_reg_mr_iova2(pd, t + 4, PAGE - 4, 0x10000, ODP);
+	CHECK(!mr && errno == EINVAL, "iova and address with different "
+	      "page offsets: %s", mr ? "registered" : strerror(errno));
+	mr = reg(pd, t, PAGE, ODP);
+	fill_pattern(t, PAGE, 0x3c);
+	pair_create(&p, &default_opts);
+	wr_init(&wr, &sge, 21, IBV_WR_ATOMIC_FETCH_AND_ADD, src, 8,
+		smr->lkey);
+	wr.wr.atomic.remote_addr = (uintptr_t)t + 100;
+	wr.wr.atomic.rkey = mr->rkey;
+	wr.wr.atomic.compare_add = 1;
+	post(p.a.qp, &wr);
+	expect_err(p.a.scq, 21, IBV_WC_REM_INV_REQ_ERR, p.a.qp, POLL_MS,
+		   "misaligned atomic on ODP memory");
+	pair_destroy(&p);
+	check_pattern(t, PAGE, 0x3c, "bytes around the misaligned atomic");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(t, PAGE);
+	munmap(src, PAGE);
+}
+
+/* Faults that cannot be satisfied complete with an error on each side. */
+static void case_fault_errors(void)
+{
+	uint8_t *r = map_anon(REGION), *src = map_anon(PAGE);
+	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
+	struct ibv_mr *smr = reg(pd, src, PAGE, ACCESS_ALL);
+	struct ibv_wc wc;
+	struct pair p;
+
+	CHECK(!munmap(r, REGION), "munmap");
+	/* SEND into a receive buffer whose pages are gone */
+	pair_create(&p, &default_opts);
+	post_recv1(p.b.qp, 11, r, PAGE, mr->lkey);
+	post1(p.a.qp, 12, IBV_WR_SEND, src, 64, smr->lkey, 0, 0);
+	expect_err(p.a.scq, 12, IBV_WC_REM_OP_ERR, p.a.qp, POLL_MS,
+		   "SEND into an unmapped ODP receive buffer (sender)");
+	poll_one(p.b.rcq, &wc, "receiver of the failed SEND");
+	CHECK(wc.wr_id == 11 && wc.status == IBV_WC_LOC_PROT_ERR,
+	      "receiver: wr_id %" PRIu64 " status %s, want 11 LOC_PROT_ERR",
+	      wc.wr_id, ibv_wc_status_str(wc.status));
+	pair_destroy(&p);
+	/* READ whose local target pages are gone */
+	pair_create(&p, &default_opts);
+	post1(p.a.qp, 13, IBV_WR_RDMA_READ, r, 64, mr->lkey,
+	      (uintptr_t)src, smr->rkey);
+	expect_err(p.a.scq, 13, IBV_WC_LOC_PROT_ERR, p.a.qp, POLL_MS,
+		   "READ into an unmapped ODP buffer");
+	pair_destroy(&p);
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(src, PAGE);
+}
+
 static void case_thp(struct pair *p)
 {
 	size_t len = 4 << 20;
@@ -908,6 +982,26 @@ static void case_rnr(struct pair *p)
 	expect_ok(p->a.scq, &wc, 8, IBV_WC_SEND, p->a.qp, "SEND in rnr mode");
 	expect_ok(p->b.rcq, &wc, 7, IBV_WC_RECV, p->b.qp, "RECV in rnr mode");
 	check_bytes(r, src, REGION, "SEND in rnr mode");
+	/* an atomic on a page that is not in */
+	CHECK(!madvise(r, REGION, MADV_DONTNEED), "madvise");
+	{
+		struct ibv_send_wr wr;
+		struct ibv_sge sge;
+		uint64_t v;
+
+		wr_init(&wr, &sge, 14, IBV_WR_ATOMIC_FETCH_AND_ADD, src, 8,
+			smr->lkey);
+		wr.wr.atomic.remote_addr = (uintptr_t)(r + 3 * PAGE);
+		wr.wr.atomic.rkey = mr->rkey;
+		wr.wr.atomic.compare_add = 9;
+		post(p->a.qp, &wr);
+		expect_ok(p->a.scq, &wc, 14, IBV_WC_FETCH_ADD, p->a.qp,
+			  "FETCH_ADD in rnr mode");
+		memcpy(&v, src, 8);
+		CHECK(v == 0, "FETCH_ADD returned %" PRIu64, v);
+		memcpy(&v, r + 3 * PAGE, 8);
+		CHECK(v == 9, "target holds %" PRIu64 ", want 9", v);
+	}
 	set_fault_mode("sync");
 	CHECK(counter_grown("page_fault_rnr_naks", n0, 2) - n0 >= 2,
 	      "page_fault_rnr_naks did not grow");
@@ -955,22 +1049,36 @@ static void *race_cpu(void *arg)
 	return NULL;
 }
 
-static void race(struct pair *p, int do_fork)
+/*
+ * The race's pair waits 4 s per try for an ACK (timeout 20): a fork holds
+ * the process's mmap lock, which the responder's faults need, and on a
+ * KASAN kernel a fork takes longer than the default 67 ms many times.
+ */
+static const struct rc_opts race_opts = {
+	.timeout = 20, .retry_cnt = 7, .rnr_retry = 7,
+};
+
+static void race(int do_fork)
 {
+	struct pair pr, *p = &pr;
 	uint8_t *r = map_anon(REGION), *src = map_anon(REGION);
 	uint8_t *got = map_anon(REGION), *want = malloc(REGION);
 	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
 	struct ibv_mr *smr = reg(pd, src, REGION, ACCESS_ALL);
 	struct ibv_mr *gmr = reg(pd, got, REGION, ACCESS_ALL);
 	struct racer x = { .r = r, .fork = do_fork };
-	uint64_t end = now_ms() + 10000;
+	uint64_t start = now_ms();
 	unsigned long ops = 0;
 	pthread_t t;
 
 	CHECK(want, "malloc");
+	pair_create(p, &race_opts);
 	fill_random(src, REGION);
 	CHECK(!pthread_create(&t, NULL, race_cpu, &x), "pthread_create");
-	while (now_ms() < end) {
+	/* 10 s, and long enough for both sides to have done some rounds
+	 * (a KASAN kernel is slow), but not beyond two minutes */
+	while (now_ms() - start < 10000 ||
+	       ((ops < 20 || x.rounds < 20) && now_ms() - start < 120000)) {
 		uint32_t off = rnd() % (REGION / 2);
 
 		rdma(p, ops & 1 ? IBV_WR_RDMA_READ : IBV_WR_RDMA_WRITE,
@@ -983,13 +1091,14 @@ static void race(struct pair *p, int do_fork)
 	pthread_join(t, NULL);
 	ht_log("  %lu RDMA ops against %lu %s", ops, x.rounds,
 	       do_fork ? "forks" : "remaps");
-	CHECK(ops > 10 && x.rounds > 10, "the race did not happen");
+	CHECK(ops >= 20 && x.rounds >= 20, "the race did not happen");
 	/* quiet now: RDMA and the CPU must agree on every byte */
 	memcpy(want, r, REGION);
 	read_check(p, r, mr->rkey, want, REGION, "READ after the race");
 	rdma(p, IBV_WR_RDMA_WRITE, src, REGION, smr->lkey, r, mr->rkey,
 	     "WRITE after the race");
 	check_bytes(r, src, REGION, "WRITE after the race");
+	pair_destroy(p);
 	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr) && !ibv_dereg_mr(gmr),
 	      "dereg_mr");
 	munmap(r, REGION);
@@ -998,14 +1107,14 @@ static void race(struct pair *p, int do_fork)
 	free(want);
 }
 
-static void case_race_munmap(struct pair *p)
+static void case_race_munmap(void)
 {
-	race(p, 0);
+	race(0);
 }
 
-static void case_race_fork(struct pair *p)
+static void case_race_fork(void)
 {
-	race(p, 1);
+	race(1);
 }
 
 /* ---- main ---- */
@@ -1036,14 +1145,16 @@ static const struct odp_case cases[] = {
 	{ "fork", case_fork, NULL },
 	{ "mprotect", NULL, case_mprotect },
 	{ "unmapped", NULL, case_unmapped },
+	{ "fault_errors", NULL, case_fault_errors },
+	{ "atomic_misaligned", NULL, case_atomic_misaligned },
 	{ "thp", case_thp, NULL },
 	{ "shmem", case_shmem, NULL },
 	{ "migrate", case_migrate, NULL },
 	{ "trace", case_trace, NULL },
 	{ "prefetch", case_prefetch, NULL },
 	{ "rnr", case_rnr, NULL },
-	{ "race_munmap", case_race_munmap, NULL },
-	{ "race_fork", case_race_fork, NULL },
+	{ "race_munmap", NULL, case_race_munmap },
+	{ "race_fork", NULL, case_race_fork },
 };
 
 int main(int argc, char **argv)
