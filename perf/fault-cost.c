@@ -16,7 +16,10 @@
  *   the WRITE (the requester faults the pages in).
  *
  * and prints per-page costs (median over the rounds) and the ratios
- * rdma/cpu. The page_faults counter is read around every cold run: the
+ * rdma/cpu. It also compares the warm ODP WRITE (the second one, into the
+ * faulted-in region) with the same WRITE between two pinned regions, as
+ * a bandwidth ratio: the steady-state cost of ODP, with no first touch in
+ * it (perftest --odp includes the first touch of its buffers). The page_faults counter is read around every cold run: the
  * run must have faulted PAGES pages (a few more are allowed: background
  * compaction may move a page in the middle).
  */
@@ -86,7 +89,8 @@ static uint64_t median(uint64_t *v, int n)
 
 /* Cold minus warm WRITE time per page, with the ODP side @odp_dst. */
 static uint64_t rdma_fault_ns(struct pair *p, size_t pages, bool odp_dst,
-			     void *pinned, struct ibv_mr *pmr)
+			     void *pinned, struct ibv_mr *pmr,
+			     uint64_t *warm_ns)
 {
 	size_t len = pages * PAGE;
 	uint8_t *odp = fresh(len);
@@ -108,6 +112,7 @@ static uint64_t rdma_fault_ns(struct pair *p, size_t pages, bool odp_dst,
 	      odp_dst ? "responder" : "requester", f1 - f0, pages);
 	CHECK(!ibv_dereg_mr(omr), "dereg_mr");
 	munmap(odp, len);
+	*warm_ns = warm;
 	return cold > warm ? (cold - warm) / pages : 0;
 }
 
@@ -115,10 +120,10 @@ int main(int argc, char **argv)
 {
 	size_t pages = 256, i;
 	int rounds = 9, r, opt;
-	uint64_t *cpu, *resp, *req;
-	struct ibv_mr *pmr;
+	uint64_t *cpu, *resp, *req, *warm, *pin, dummy;
+	struct ibv_mr *pmr, *pmr2;
+	uint8_t *pinned, *pinned2;
 	struct pair p;
-	uint8_t *pinned;
 
 	while ((opt = getopt(argc, argv, "d:p:r:")) != -1) {
 		switch (opt) {
@@ -140,13 +145,18 @@ int main(int argc, char **argv)
 	cpu = calloc(rounds, sizeof(*cpu));
 	resp = calloc(rounds, sizeof(*resp));
 	req = calloc(rounds, sizeof(*req));
-	CHECK(cpu && resp && req, "calloc");
+	warm = calloc(rounds, sizeof(*warm));
+	pin = calloc(rounds, sizeof(*pin));
+	CHECK(cpu && resp && req && warm && pin, "calloc");
 
 	rc_setup();
 	pair_create(&p, &default_opts);
 	pinned = fresh(pages * PAGE);
 	memset(pinned, 0x5a, pages * PAGE);
 	pmr = reg(pd, pinned, pages * PAGE, ACCESS_ALL);
+	pinned2 = fresh(pages * PAGE);
+	memset(pinned2, 0, pages * PAGE);
+	pmr2 = reg(pd, pinned2, pages * PAGE, ACCESS_ALL);
 
 	for (r = 0; r < rounds; r++) {
 		volatile uint8_t *c = fresh(pages * PAGE);
@@ -156,8 +166,11 @@ int main(int argc, char **argv)
 			c[i * PAGE] = 1;
 		cpu[r] = (now_ns() - t0) / pages;
 		munmap((void *)c, pages * PAGE);
-		resp[r] = rdma_fault_ns(&p, pages, true, pinned, pmr);
-		req[r] = rdma_fault_ns(&p, pages, false, pinned, pmr);
+		resp[r] = rdma_fault_ns(&p, pages, true, pinned, pmr,
+					&warm[r]);
+		pin[r] = write_ns(&p, pinned, pmr->lkey, pinned2, pmr2->rkey,
+				  pages * PAGE);
+		req[r] = rdma_fault_ns(&p, pages, false, pinned, pmr, &dummy);
 	}
 
 	printf("pages %zu rounds %d\n", pages, rounds);
@@ -168,8 +181,12 @@ int main(int argc, char **argv)
 	       (double)median(resp, rounds) / median(cpu, rounds));
 	printf("ratio_requester_cpu %.2f\n",
 	       (double)median(req, rounds) / median(cpu, rounds));
+	printf("pinned_write_ns %" PRIu64 "\n", median(pin, rounds));
+	printf("warm_odp_write_ns %" PRIu64 "\n", median(warm, rounds));
+	printf("ratio_warm_odp_pinned_bw %.2f\n",
+	       (double)median(pin, rounds) / median(warm, rounds));
 
-	CHECK(!ibv_dereg_mr(pmr), "dereg_mr");
+	CHECK(!ibv_dereg_mr(pmr) && !ibv_dereg_mr(pmr2), "dereg_mr");
 	pair_destroy(&p);
 	rc_teardown();
 	return 0;

@@ -11,7 +11,7 @@ grep -q '^link hmmnic0/1 state ACTIVE physical_state LINK_UP netdev eth0' <<<"$o
 grep -Eq '^[[:space:]]+hmmnic0[[:space:]]+[0-9a-f]{16}' <<<"$out" || fail "ibv_devices does not list hmmnic0"
 grep -q 'state:[[:space:]]*PORT_ACTIVE (4)' <<<"$out" || fail "ibv_devinfo shows no active port"
 grep -Eq '^0: hmmnic0: pd [0-9]+ cq [0-9]+ qp [0-9]+' <<<"$out" || fail "no rdma resource line"
-for row in "hmmnic / rxe" "warm ODP / pinned" "responder / CPU fault" \
+for row in "hmmnic / rxe" "warm ODP / pinned bw, 1 MiB WRITE ns" "responder / CPU fault" \
 	   "requester / CPU fault"; do
 	grep -Eq "$row +[0-9.]+ +[0-9.]+ +[0-9.]+" <<<"$out" ||
 		fail "no figures in the table row \"$row\""
