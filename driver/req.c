@@ -682,6 +682,11 @@ void hmmnic_qp_doorbell(struct hmmnic_qp *qp)
 	mutex_unlock(&qp->mutex);
 }
 
+static bool hmmnic_inline_peer = true;
+module_param_named(inline_peer, hmmnic_inline_peer, bool, 0644);
+MODULE_PARM_DESC(inline_peer,
+		 "Run the receiving QP of a local packet in the sender's doorbell (default on)");
+
 /*
  * A packet from a doorbell run on this host reached @qp through the local
  * short cut. Run @qp right here too, if its worker is not busy: a lone
@@ -690,11 +695,6 @@ void hmmnic_qp_doorbell(struct hmmnic_qp *qp)
  * packets (the ACK, say) go back through the worker of their QP, so runs
  * nest at most one deep; the trylock keeps lock order out of it.
  */
-static bool hmmnic_inline_peer = true;
-module_param_named(inline_peer, hmmnic_inline_peer, bool, 0644);
-MODULE_PARM_DESC(inline_peer,
-		 "Run the receiving QP of a local packet in the sender's doorbell (default on)");
-
 void hmmnic_qp_run_inline(struct hmmnic_qp *qp)
 {
 	if (!READ_ONCE(hmmnic_inline_peer) || !mutex_trylock(&qp->mutex)) {
