@@ -42,6 +42,8 @@
 #define HMMNIC_MAX_RD_ATOM	128
 #define HMMNIC_MAX_MSG_SZ	BIT(31)
 #define HMMNIC_MAX_MR_SIZE	BIT_ULL(40)
+/* Pages one fast-registration MR maps (ib_alloc_mr's max_num_sg). */
+#define HMMNIC_MAX_FAST_REG_PAGES 512
 #define HMMNIC_GID_TBL_LEN	32
 #define HMMNIC_PKEY_TBL_LEN	1
 #define HMMNIC_DEFAULT_PKEY	0xffff
@@ -179,6 +181,24 @@ struct hmmnic_odp {
 };
 
 /**
+ * struct hmmnic_frwr_map - the blocks of a fast registration
+ * @iova: the region's first byte (ibmr.iova when IB_WR_REG_MR ran)
+ * @length: its length
+ * @offset: where @iova lies in @pages[0]
+ * @shift: log2 of the block size (ibmr.page_size at ib_map_mr_sg() time)
+ * @npages: blocks ib_map_mr_sg() filled
+ * @pages: kernel virtual address of each block
+ */
+struct hmmnic_frwr_map {
+	u64 iova;
+	u64 length;
+	u32 offset;
+	u32 shift;
+	u32 npages;
+	u64 pages[];
+};
+
+/**
  * struct hmmnic_mr - a memory region
  * @umem: the pinned user memory; NULL for ODP and for a DMA MR of a
  *        kernel user, whose iova is a kernel virtual address
@@ -201,11 +221,26 @@ struct hmmnic_odp {
  * @odp_stats: ODP counters (enum hmmnic_odp_counter)
  * @odp_rnr_error: rnr fault mode: a background fault failed; the next
  *                 access faults synchronously, to report the error
+ * @frwr: fast registration (kernel users, ib_alloc_mr): the mapping the
+ *        last IB_WR_REG_MR installed; NULL for every other kind of region
+ * @frwr_next: what ib_map_mr_sg() fills in for the next IB_WR_REG_MR,
+ *             which copies it to @frwr (a consumer may map a region that
+ *             is still valid and invalidate it in the same chain of WRs,
+ *             or register the same mapping again)
+ * @frwr_max: blocks each of the two holds
+ * @frwr_valid: an IB_WR_REG_MR made the region usable; an invalidation
+ *              (local or remote) makes it unusable again
+ * @frwr_lock: guards @frwr and @frwr_valid, so that once an invalidation
+ *             returns no data-path access reaches the blocks any more
+ * @key: the key that finds the region (ibmr.lkey == ibmr.rkey); for fast
+ *       registration the one the last IB_WR_REG_MR installed, since the
+ *       consumer changes ibmr's keys before it posts the WR
  * @rcu: the MR is freed after a grace period: a key lookup under RCU may
  *       still look at it after deregistration
  */
 struct hmmnic_mr {
 	struct ib_mr ibmr;
+	u32 key;
 	struct ib_umem *umem;
 	struct page **pages;
 	unsigned long npages;
@@ -224,6 +259,11 @@ struct hmmnic_mr {
 	struct work_struct odp_reap;
 	atomic64_t odp_stats[HMMNIC_NUM_ODP_COUNTERS];
 	atomic_t odp_rnr_error;
+	struct hmmnic_frwr_map *frwr;
+	struct hmmnic_frwr_map *frwr_next;
+	u32 frwr_max;
+	bool frwr_valid;
+	spinlock_t frwr_lock;		/* see above */
 	struct rcu_head rcu;
 };
 
@@ -232,10 +272,22 @@ static inline bool hmmnic_mr_is_odp(const struct hmmnic_mr *mr)
 	return mr->access & IB_ACCESS_ON_DEMAND;
 }
 
+static inline bool hmmnic_mr_is_frwr(const struct hmmnic_mr *mr)
+{
+	return mr->frwr;
+}
+
 static inline u32 hmmnic_trace_lkey(const struct hmmnic_mr *mr)
 {
-	return mr->ibmr.lkey;
+	return READ_ONCE(mr->key);
 }
+
+/*
+ * IB_WR_REG_MR in a kernel QP's send queue (user space cannot post it):
+ * rkey holds the new key (reg_wr.key) and compare_add the access flags.
+ * The key's index names the MR, which must belong to the QP's PD.
+ */
+#define HMMNIC_WR_REG_MR	IB_WR_REG_MR
 
 /* An address handle: where a UD packet goes. */
 struct hmmnic_av {
@@ -486,6 +538,16 @@ int hmmnic_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc);
 int hmmnic_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata);
 
 /* mr.c: the MR access layer */
+
+/* HMMNIC_OP_CMP_SWAP or HMMNIC_OP_FETCH_ADD on @target; the old value */
+static inline u64 hmmnic_atomic_apply(atomic64_t *target, u8 op, u64 cmp_add,
+				      u64 swap)
+{
+	if (op == HMMNIC_OP_CMP_SWAP)
+		return atomic64_cmpxchg(target, cmp_add, swap);
+	return atomic64_fetch_add(cmp_add, target);
+}
+
 struct hmmnic_mr *hmmnic_mr_get(struct hmmnic_dev *hdev, u32 key);
 void hmmnic_mr_put(struct hmmnic_mr *mr);
 bool hmmnic_mr_check(struct hmmnic_mr *mr, struct ib_pd *pd, u64 iova,
@@ -500,6 +562,13 @@ enum ib_wc_status hmmnic_sge_copy(struct hmmnic_qp *qp,
 struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 				 u64 iova, int access, struct ib_udata *udata);
 struct ib_mr *hmmnic_get_dma_mr(struct ib_pd *ibpd, int access);
+struct ib_mr *hmmnic_alloc_mr(struct ib_pd *ibpd, enum ib_mr_type type,
+			      u32 max_num_sg);
+int hmmnic_map_mr_sg(struct ib_mr *ibmr, struct scatterlist *sg, int sg_nents,
+		     unsigned int *sg_offset);
+enum ib_wc_status hmmnic_mr_fast_reg(struct hmmnic_qp *qp, u32 key,
+				     int access);
+int hmmnic_mr_invalidate(struct hmmnic_qp *qp, u32 key);
 int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
 
 bool hmmnic_mr_resident(struct hmmnic_mr *mr, u64 iova, u64 len, bool write);

@@ -6,10 +6,11 @@
  * through hmmnic_mr_copy() and hmmnic_mr_atomic(). They are the only code
  * that knows how a region is backed: pinned user pages (ib_umem), pages
  * mirrored on demand through HMM (odp.c), or, for kernel users, kernel
- * virtual addresses. Transport code never touches a struct page. Keys are
- * looked up in an xarray; a lookup takes a reference that deregistration
- * waits for. An access to an ODP region may sleep to fault pages in, so
- * the data path calls this layer only from process context.
+ * virtual addresses: all of them (the DMA MR), or the blocks a fast
+ * registration (FRWR) mapped. Transport code never touches a struct page.
+ * Keys are looked up in an xarray; a lookup takes a reference that
+ * deregistration waits for. An access to an ODP region may sleep to fault
+ * pages in, so the data path calls this layer only from process context.
  */
 #include <linux/highmem.h>
 #include <linux/random.h>
@@ -39,30 +40,39 @@ static int hmmnic_mr_insert(struct hmmnic_dev *hdev, struct hmmnic_mr *mr)
 	}
 	/* The low byte varies so that a stale key rarely hits a new MR. */
 	variant = get_random_u8();
-	mr->ibmr.lkey = index << 8 | variant;
-	mr->ibmr.rkey = mr->ibmr.lkey;
+	mr->key = index << 8 | variant;
+	mr->ibmr.lkey = mr->key;
+	mr->ibmr.rkey = mr->key;
 	return 0;
 }
 
 /* Unpublish @mr and wait until no data-path access uses it any more. */
 static void hmmnic_mr_remove(struct hmmnic_dev *hdev, struct hmmnic_mr *mr)
 {
-	xa_erase(&hdev->mrs, HMMNIC_KEY_INDEX(mr->ibmr.lkey));
+	xa_erase(&hdev->mrs, HMMNIC_KEY_INDEX(mr->key));
 	hmmnic_mr_put(mr);
 	wait_for_completion(&mr->done);
 	atomic_dec(&hdev->num_mr);
 }
 
-struct hmmnic_mr *hmmnic_mr_get(struct hmmnic_dev *hdev, u32 key)
+/* The MR that @key names, referenced; @any_variant ignores the low byte. */
+static struct hmmnic_mr *hmmnic_mr_lookup(struct hmmnic_dev *hdev, u32 key,
+					  bool any_variant)
 {
 	struct hmmnic_mr *mr;
 
 	rcu_read_lock();
 	mr = xa_load(&hdev->mrs, HMMNIC_KEY_INDEX(key));
-	if (mr && (mr->ibmr.lkey != key || !refcount_inc_not_zero(&mr->ref)))
+	if (mr && ((!any_variant && READ_ONCE(mr->key) != key) ||
+		   !refcount_inc_not_zero(&mr->ref)))
 		mr = NULL;
 	rcu_read_unlock();
 	return mr;
+}
+
+struct hmmnic_mr *hmmnic_mr_get(struct hmmnic_dev *hdev, u32 key)
+{
+	return hmmnic_mr_lookup(hdev, key, false);
 }
 
 void hmmnic_mr_put(struct hmmnic_mr *mr)
@@ -78,12 +88,66 @@ void hmmnic_mr_put(struct hmmnic_mr *mr)
 bool hmmnic_mr_check(struct hmmnic_mr *mr, struct ib_pd *pd, u64 iova,
 		     u64 len, int access)
 {
-	if (mr->ibmr.pd != pd || (mr->access & access) != access)
+	if (mr->ibmr.pd != pd || (READ_ONCE(mr->access) & access) != access)
 		return false;
+	/* a fast registration is checked again under its lock when used */
+	if (hmmnic_mr_is_frwr(mr))
+		return READ_ONCE(mr->frwr_valid);
 	if (!mr->umem && !hmmnic_mr_is_odp(mr))
 		return true;	/* kernel DMA MR: all of kernel memory */
 	return iova >= mr->ibmr.iova && len <= mr->ibmr.length &&
 	       iova - mr->ibmr.iova <= mr->ibmr.length - len;
+}
+
+/*
+ * hmmnic_frwr_addr - the kernel address of byte @iova of a fast
+ * registration, and in *@room how many bytes follow it in the same block.
+ * Called with frwr_lock held; NULL if the region is not valid or the
+ * range [@iova, @iova + @len) is not inside it.
+ */
+static void *hmmnic_frwr_addr(struct hmmnic_mr *mr, u64 iova, u64 len,
+			      u64 *room)
+{
+	const struct hmmnic_frwr_map *map = mr->frwr;
+	u64 off, block = BIT_ULL(map->shift);
+	unsigned long idx;
+
+	if (!mr->frwr_valid || iova < map->iova || len > map->length ||
+	    iova - map->iova > map->length - len)
+		return NULL;
+	off = iova - map->iova + map->offset;
+	idx = off >> map->shift;
+	if (idx >= map->npages)
+		return NULL;
+	*room = block - (off & (block - 1));
+	return (void *)(uintptr_t)(map->pages[idx] + (off & (block - 1)));
+}
+
+static int hmmnic_frwr_copy(struct hmmnic_mr *mr, u64 iova, void *buf,
+			    u64 len, bool to_mr)
+{
+	int err = 0;
+
+	spin_lock(&mr->frwr_lock);
+	while (len) {
+		u64 room, n;
+		void *va = hmmnic_frwr_addr(mr, iova, len, &room);
+
+		if (!va) {
+			err = -EFAULT;
+			break;
+		}
+		n = min(len, room);
+		if (to_mr)
+			memcpy(va, buf, n);
+		else
+			memcpy(buf, va, n);
+		buf += n;
+		iova += n;
+		len -= n;
+	}
+	spin_unlock(&mr->frwr_lock);
+	return err;
 }
 
 /**
@@ -101,6 +165,8 @@ int hmmnic_mr_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
 
 	if (hmmnic_mr_is_odp(mr))
 		return hmmnic_odp_copy(mr, iova, buf, len, to_mr);
+	if (hmmnic_mr_is_frwr(mr))
+		return hmmnic_frwr_copy(mr, iova, buf, len, to_mr);
 	if (!mr->umem) {
 		if (to_mr)
 			memcpy((void *)(uintptr_t)iova, buf, len);
@@ -131,6 +197,25 @@ int hmmnic_mr_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
 	return 0;
 }
 
+static int hmmnic_frwr_atomic(struct hmmnic_mr *mr, u64 iova, u8 op,
+			      u64 cmp_add, u64 swap, u64 *orig)
+{
+	atomic64_t *target;
+	int err = 0;
+	u64 room;
+
+	spin_lock(&mr->frwr_lock);
+	target = hmmnic_frwr_addr(mr, iova, 8, &room);
+	if (!target)
+		err = -EFAULT;
+	else if (!IS_ALIGNED((uintptr_t)target, 8))
+		err = -EINVAL;
+	else
+		*orig = hmmnic_atomic_apply(target, op, cmp_add, swap);
+	spin_unlock(&mr->frwr_lock);
+	return err;
+}
+
 /*
  * hmmnic_mr_atomic - an 8-byte atomic operation on registered memory
  * @op: HMMNIC_OP_CMP_SWAP or HMMNIC_OP_FETCH_ADD
@@ -150,6 +235,8 @@ int hmmnic_mr_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
 		return -EINVAL;
 	if (hmmnic_mr_is_odp(mr))
 		return hmmnic_odp_atomic(mr, iova, op, cmp_add, swap, orig);
+	if (hmmnic_mr_is_frwr(mr))
+		return hmmnic_frwr_atomic(mr, iova, op, cmp_add, swap, orig);
 	if (mr->umem) {
 		off = iova - mr->ibmr.iova + mr->page_offset;
 		/* iova and address may differ in their low bits */
@@ -163,11 +250,7 @@ int hmmnic_mr_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
 		target = (atomic64_t *)(uintptr_t)iova;
 	}
 
-	if (op == HMMNIC_OP_CMP_SWAP)
-		*orig = atomic64_cmpxchg(target, cmp_add, swap);
-	else
-		*orig = atomic64_fetch_add(cmp_add, target);
-
+	*orig = hmmnic_atomic_apply(target, op, cmp_add, swap);
 	if (va)
 		kunmap_local(va);
 	return 0;
@@ -279,6 +362,161 @@ struct ib_mr *hmmnic_get_dma_mr(struct ib_pd *ibpd, int access)
 	return &mr->ibmr;
 }
 
+/*
+ * Fast registration (FRWR), for kernel users. ib_alloc_mr() makes an
+ * invalid region with room for @max_num_sg blocks; ib_map_mr_sg() fills
+ * in the blocks of the next registration; an IB_WR_REG_MR in a send queue
+ * (hmmnic_mr_fast_reg()) gives it its key and access rights and makes it
+ * valid, in send-queue order; IB_WR_LOCAL_INV or a remote SEND with
+ * Invalidate (hmmnic_mr_invalidate()) makes it invalid again.
+ */
+struct ib_mr *hmmnic_alloc_mr(struct ib_pd *ibpd, enum ib_mr_type type,
+			      u32 max_num_sg)
+{
+	struct hmmnic_mr *mr;
+	int err;
+
+	if (type != IB_MR_TYPE_MEM_REG)
+		return ERR_PTR(-EOPNOTSUPP);
+	if (!max_num_sg || max_num_sg > HMMNIC_MAX_FAST_REG_PAGES)
+		return ERR_PTR(-EINVAL);
+	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+	mr->frwr = kzalloc(struct_size(mr->frwr, pages, max_num_sg),
+			   GFP_KERNEL);
+	mr->frwr_next = kzalloc(struct_size(mr->frwr_next, pages, max_num_sg),
+				GFP_KERNEL);
+	if (!mr->frwr || !mr->frwr_next) {
+		err = -ENOMEM;
+		goto err_free;
+	}
+	mr->hdev = to_hdev(ibpd->device);
+	mr->frwr_max = max_num_sg;
+	spin_lock_init(&mr->frwr_lock);
+	err = hmmnic_mr_insert(mr->hdev, mr);
+	if (err)
+		goto err_free;
+	return &mr->ibmr;
+
+err_free:
+	kfree(mr->frwr);
+	kfree(mr->frwr_next);
+	kfree(mr);
+	return ERR_PTR(err);
+}
+
+static int hmmnic_frwr_set_page(struct ib_mr *ibmr, u64 addr)
+{
+	struct hmmnic_mr *mr = to_hmr(ibmr);
+	struct hmmnic_frwr_map *map = mr->frwr_next;
+
+	if (map->npages >= mr->frwr_max)
+		return -ENOMEM;
+	map->pages[map->npages++] = addr;
+	return 0;
+}
+
+/*
+ * Fill in the mapping the next IB_WR_REG_MR installs; the one in use is
+ * not touched. The addresses are kernel virtual addresses: hmmnic has no
+ * DMA device, so ib_dma_map_sg() gave each element its virtual address.
+ */
+int hmmnic_map_mr_sg(struct ib_mr *ibmr, struct scatterlist *sg, int sg_nents,
+		     unsigned int *sg_offset)
+{
+	struct hmmnic_mr *mr = to_hmr(ibmr);
+	struct hmmnic_frwr_map *map = mr->frwr_next;
+	int n;
+
+	if (!is_power_of_2(ibmr->page_size) || ibmr->page_size < SZ_4K)
+		return -EINVAL;
+	map->npages = 0;
+	map->shift = ilog2(ibmr->page_size);
+	n = ib_sg_to_pages(ibmr, sg, sg_nents, sg_offset, hmmnic_frwr_set_page);
+	map->offset = ibmr->iova & (ibmr->page_size - 1);
+	return n;
+}
+
+/*
+ * hmmnic_mr_fast_reg - execute an IB_WR_REG_MR of @qp's send queue
+ * @key: the key the region gets; its index names the region
+ * @access: IB_ACCESS_* rights it grants
+ *
+ * Return: IB_WC_SUCCESS, or IB_WC_MW_BIND_ERR (a memory management
+ * operation error) if @key names no fast-registration region of @qp's PD,
+ * the region is valid already or nothing is mapped for it, or @access is
+ * bad.
+ */
+enum ib_wc_status hmmnic_mr_fast_reg(struct hmmnic_qp *qp, u32 key,
+				     int access)
+{
+	enum ib_wc_status status = IB_WC_MW_BIND_ERR;
+	struct hmmnic_mr *mr;
+
+	if (access & ~(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE |
+		       IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC |
+		       IB_ACCESS_RELAXED_ORDERING))
+		return status;
+	/* IBTA: remote write or atomic rights need local write */
+	if ((access & (IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC)) &&
+	    !(access & IB_ACCESS_LOCAL_WRITE))
+		return status;
+	mr = hmmnic_mr_lookup(qp->hdev, key, true);
+	if (!mr)
+		return status;
+	if (hmmnic_mr_is_frwr(mr) && mr->ibmr.pd == qp->ibqp.pd) {
+		struct hmmnic_frwr_map *map = mr->frwr_next;
+
+		spin_lock(&mr->frwr_lock);
+		if (!mr->frwr_valid && map->npages) {
+			/*
+			 * A copy, so that the same mapping may be registered
+			 * again; the consumer may have changed the iova after
+			 * mapping (zero based).
+			 */
+			memcpy(mr->frwr, map, struct_size(map, pages,
+							  map->npages));
+			mr->frwr->iova = READ_ONCE(mr->ibmr.iova);
+			mr->frwr->length = READ_ONCE(mr->ibmr.length);
+			WRITE_ONCE(mr->access, access);
+			WRITE_ONCE(mr->key, key);
+			WRITE_ONCE(mr->frwr_valid, true);
+			status = IB_WC_SUCCESS;
+		}
+		spin_unlock(&mr->frwr_lock);
+	}
+	hmmnic_mr_put(mr);
+	return status;
+}
+
+/*
+ * hmmnic_mr_invalidate - make the fast registration @key names invalid
+ *
+ * For IB_WR_LOCAL_INV and for a SEND with Invalidate that @qp received.
+ * Once it returns, no access through the region touches its blocks.
+ * Invalidating an invalid region is allowed.
+ *
+ * Return: 0, or -EINVAL if @key does not name a fast-registration region
+ * of @qp's PD.
+ */
+int hmmnic_mr_invalidate(struct hmmnic_qp *qp, u32 key)
+{
+	struct hmmnic_mr *mr = hmmnic_mr_get(qp->hdev, key);
+	int err = -EINVAL;
+
+	if (!mr)
+		return err;
+	if (hmmnic_mr_is_frwr(mr) && mr->ibmr.pd == qp->ibqp.pd) {
+		spin_lock(&mr->frwr_lock);
+		WRITE_ONCE(mr->frwr_valid, false);
+		spin_unlock(&mr->frwr_lock);
+		err = 0;
+	}
+	hmmnic_mr_put(mr);
+	return err;
+}
+
 int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 {
 	struct hmmnic_mr *mr = to_hmr(ibmr);
@@ -288,6 +526,8 @@ int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 		hmmnic_odp_release(mr);
 	else if (mr->umem)
 		hmmnic_mr_unpin(mr);
+	kfree(mr->frwr);
+	kfree(mr->frwr_next);
 	kfree_rcu(mr, rcu);
 	return 0;
 }

@@ -460,10 +460,7 @@ static void hmmnic_odp_atomic_fn(void *va, u32 n, void *arg)
 {
 	struct hmmnic_odp_atomic_arg *a = arg;
 
-	if (a->op == HMMNIC_OP_CMP_SWAP)
-		a->orig = atomic64_cmpxchg(va, a->cmp_add, a->swap);
-	else
-		a->orig = atomic64_fetch_add(a->cmp_add, va);
+	a->orig = hmmnic_atomic_apply(va, a->op, a->cmp_add, a->swap);
 }
 
 int hmmnic_odp_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,

@@ -852,6 +852,22 @@ static int hmmnic_wqe_from_wr(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
 		return -EINVAL;
 
 	switch (wr->opcode) {
+	case IB_WR_REG_MR:
+		/* the key's index must stay the region's own (mr.c) */
+		if ((reg_wr(wr)->key ^ reg_wr(wr)->mr->lkey) >> 8)
+			return -EINVAL;
+		wqe->opcode = HMMNIC_WR_REG_MR;
+		wqe->rkey = reg_wr(wr)->key;
+		wqe->compare_add = reg_wr(wr)->access;
+		return 0;
+	case IB_WR_LOCAL_INV:
+		wqe->ex_data = wr->ex.invalidate_rkey;
+		return 0;
+	case IB_WR_SEND_WITH_INV:
+		if (qp->ibqp.qp_type != IB_QPT_RC)
+			return -EINVAL;
+		wqe->ex_data = wr->ex.invalidate_rkey;
+		break;
 	case IB_WR_SEND_WITH_IMM:
 		wqe->ex_data = (__force u32)wr->ex.imm_data;
 		fallthrough;

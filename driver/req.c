@@ -37,6 +37,13 @@ static bool hmmnic_wqe_is_rd_atomic(const struct hmmnic_send_wqe *wqe)
 	       wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
 }
 
+/* Local operations: executed by the requester, no packet, no PSN. */
+static bool hmmnic_wqe_is_local(const struct hmmnic_send_wqe *wqe)
+{
+	return wqe->opcode == IB_WR_LOCAL_INV ||
+	       wqe->opcode == HMMNIC_WR_REG_MR;
+}
+
 /*
  * hmmnic_pkt_new - allocate a packet and fill in its BTH
  * @paylen: payload bytes the caller will copy to hmmnic_pkt_payload()
@@ -94,24 +101,21 @@ static u32 hmmnic_send_wc_opcode(u32 wr_opcode)
 		return IB_WC_COMP_SWAP;
 	case IB_WR_ATOMIC_FETCH_AND_ADD:
 		return IB_WC_FETCH_ADD;
+	case IB_WR_LOCAL_INV:
+		return IB_WC_LOCAL_INV;
+	case HMMNIC_WR_REG_MR:
+		return IB_WC_REG_MR;
 	default:
 		return IB_WC_SEND;
 	}
 }
 
-/*
- * hmmnic_req_complete - retire the oldest send WQE
- * @status: IB_WC_SUCCESS or the error it ends with
- *
- * A successful unsignaled WQE only frees its slot. Returns false if the
- * completion could not be delivered (CQ overflow); the QP is then in error.
- */
-bool hmmnic_req_complete(struct hmmnic_qp *qp, enum ib_wc_status status)
+/* Retire the oldest send WQE; see hmmnic_req_complete(). */
+static bool hmmnic_req_retire(struct hmmnic_qp *qp, enum ib_wc_status status)
 {
 	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&qp->sq);
 	struct hmmnic_send_wqe *wqe = hmmnic_swqe(qp, qp->req.tail);
 	struct hmmnic_swqe_state *st = hmmnic_sst(qp, qp->req.tail);
-	bool ok = true;
 	u32 end;
 
 	struct hmmnic_cqe cqe = {
@@ -144,9 +148,30 @@ bool hmmnic_req_complete(struct hmmnic_qp *qp, enum ib_wc_status status)
 	smp_store_release(&hdr->consumer, qp->req.tail);
 	if (signaled && hmmnic_cq_post(qp->scq, &cqe, qp, false)) {
 		hmmnic_qp_error(qp, true);
-		ok = false;
+		return false;
 	}
-	return ok;
+	return true;
+}
+
+/*
+ * hmmnic_req_complete - retire the oldest send WQE
+ * @status: IB_WC_SUCCESS or the error it ends with
+ *
+ * A successful unsignaled WQE only frees its slot. Local operations the
+ * requester already ran behind it were waiting only for it (completions
+ * come in send-queue order) and retire with it. Returns false if a
+ * completion could not be delivered (CQ overflow); the QP is then in error.
+ */
+bool hmmnic_req_complete(struct hmmnic_qp *qp, enum ib_wc_status status)
+{
+	if (!hmmnic_req_retire(qp, status))
+		return false;
+	while (status == IB_WC_SUCCESS && qp->req.tail != qp->req.fetched &&
+	       hmmnic_wqe_is_local(hmmnic_swqe(qp, qp->req.tail)) &&
+	       hmmnic_sst(qp, qp->req.tail)->started)
+		if (!hmmnic_req_retire(qp, IB_WC_SUCCESS))
+			return false;
+	return true;
 }
 
 /* ---- fetching and checking WQEs ---- */
@@ -175,6 +200,17 @@ static enum ib_wc_status hmmnic_wqe_check(struct hmmnic_qp *qp,
 	case IB_WR_SEND:
 	case IB_WR_SEND_WITH_IMM:
 		break;
+	case HMMNIC_WR_REG_MR:
+		if (qp->user)
+			return IB_WC_LOC_QP_OP_ERR;
+		fallthrough;
+	case IB_WR_LOCAL_INV:
+		*length = 0;
+		if (wqe->send_flags & ~(HMMNIC_SEND_FENCE |
+					HMMNIC_SEND_SIGNALED))
+			return IB_WC_LOC_QP_OP_ERR;
+		return IB_WC_SUCCESS;
+	case IB_WR_SEND_WITH_INV:
 	case IB_WR_RDMA_WRITE:
 	case IB_WR_RDMA_WRITE_WITH_IMM:
 	case IB_WR_RDMA_READ:
@@ -244,6 +280,12 @@ static u8 hmmnic_req_opcode(struct hmmnic_send_wqe *wqe, u32 pkt, u32 npkts)
 		   wqe->opcode == IB_WR_RDMA_WRITE_WITH_IMM;
 
 	switch (wqe->opcode) {
+	case IB_WR_SEND_WITH_INV:
+		if (first && last)
+			return HMMNIC_OP_SEND_ONLY_INV;
+		if (last)
+			return HMMNIC_OP_SEND_LAST_INV;
+		return first ? HMMNIC_OP_SEND_FIRST : HMMNIC_OP_SEND_MIDDLE;
 	case IB_WR_SEND:
 	case IB_WR_SEND_WITH_IMM:
 		if (first && last)
@@ -326,6 +368,11 @@ static void hmmnic_req_fill_eth(struct hmmnic_qp *qp, struct sk_buff *skb,
 
 		imm->data = (__force __be32)wqe->ex_data;
 	}
+	if (flags & HMMNIC_F_IETH) {
+		__be32 *ieth = hmmnic_pkt_eth(skb, HMMNIC_F_IETH);
+
+		*ieth = cpu_to_be32(wqe->ex_data);
+	}
 }
 
 /*
@@ -401,6 +448,8 @@ static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
 static u32 hmmnic_req_npkts(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
 			    u64 length)
 {
+	if (hmmnic_wqe_is_local(wqe))
+		return 0;
 	if (qp->ibqp.qp_type != IB_QPT_RC ||
 	    wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
 	    wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD)
@@ -436,6 +485,11 @@ static bool hmmnic_req_start(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
 	if (hmmnic_wqe_is_rd_atomic(wqe)) {
 		if (qp->req.rd_atomic >= max_t(u32, qp->attr.max_rd_atomic, 1))
 			return false;
+	} else if (hmmnic_wqe_is_local(wqe)) {
+		/* a fenced local operation waits for everything before it */
+		if ((wqe->send_flags & HMMNIC_SEND_FENCE) &&
+		    qp->req.tail != qp->req.cur)
+			return false;
 	} else if ((wqe->send_flags & HMMNIC_SEND_FENCE) &&
 		   qp->req.rd_atomic) {
 		return false;
@@ -446,6 +500,42 @@ static bool hmmnic_req_start(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
 	st->npkts = hmmnic_req_npkts(qp, wqe, st->length);
 	st->started = true;
 	qp->req.cur_pkt = 0;
+	return true;
+}
+
+/*
+ * Run the local operation at req.cur. It takes effect now, before any
+ * later WQE sends a packet, and completes once everything before it has.
+ * After a go-back the requester passes it again without running it twice.
+ */
+static bool hmmnic_req_local(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
+			     struct hmmnic_swqe_state *st)
+{
+	enum ib_wc_status status;
+
+	if (!st->started) {
+		if (!hmmnic_req_start(qp, wqe, st))
+			return false;
+		if (wqe->opcode == HMMNIC_WR_REG_MR)
+			status = hmmnic_mr_fast_reg(qp, wqe->rkey,
+						    wqe->compare_add);
+		else
+			status = hmmnic_mr_invalidate(qp, wqe->ex_data) ?
+				 IB_WC_MW_BIND_ERR : IB_WC_SUCCESS;
+		if (status != IB_WC_SUCCESS) {
+			/* hmmnic_req_start() completes it in order */
+			st->started = false;
+			st->status = status;
+			return true;
+		}
+		hmmnic_count(&qp->hdev->stats,
+			     wqe->opcode == HMMNIC_WR_REG_MR ?
+			     HMMNIC_CNT_FAST_REG : HMMNIC_CNT_LOCAL_INV);
+	}
+	qp->req.cur++;
+	qp->req.cur_pkt = 0;
+	if (qp->req.tail + 1 == qp->req.cur)
+		hmmnic_req_complete(qp, IB_WC_SUCCESS);
 	return true;
 }
 
@@ -473,6 +563,8 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 
 	wqe = hmmnic_swqe(qp, qp->req.cur);
 	st = hmmnic_sst(qp, qp->req.cur);
+	if (hmmnic_wqe_is_local(wqe))
+		return hmmnic_req_local(qp, wqe, st);
 	if (!st->started && !hmmnic_req_start(qp, wqe, st))
 		return false;
 	/*

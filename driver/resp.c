@@ -84,6 +84,12 @@ static void hmmnic_resp_recv_done(struct hmmnic_qp *qp, enum ib_wc_status st,
 		cqe.wc_flags |= HMMNIC_WC_WITH_IMM;
 		cqe.ex_data = (__force u32)imm->data;
 	}
+	if (st == IB_WC_SUCCESS && (pkt->flags & HMMNIC_F_IETH)) {
+		__be32 *ieth = hmmnic_pkt_eth(skb, HMMNIC_F_IETH);
+
+		cqe.wc_flags |= HMMNIC_WC_WITH_INV;
+		cqe.ex_data = be32_to_cpu(*ieth);
+	}
 	if (qp->ibqp.qp_type != IB_QPT_RC && st == IB_WC_SUCCESS) {
 		struct hmmnic_deth *deth = hmmnic_pkt_eth(skb, HMMNIC_F_DETH);
 
@@ -221,11 +227,6 @@ static bool hmmnic_resp_send(struct hmmnic_qp *qp, struct sk_buff *skb)
 	enum ib_wc_status st;
 	int err;
 
-	if (pkt->flags & HMMNIC_F_IETH) {
-		/* No memory windows or fast registration: nothing to invalidate */
-		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
-		return false;
-	}
 	err = hmmnic_resp_get_wqe(qp);
 	if (err == -ENOENT) {
 		hmmnic_resp_rnr_nak(qp, pkt->psn);
@@ -251,6 +252,22 @@ static bool hmmnic_resp_send(struct hmmnic_qp *qp, struct sk_buff *skb)
 	}
 	qp->resp.offset += pkt->paylen;
 	qp->resp.in_send = !(pkt->flags & HMMNIC_F_LAST);
+	/*
+	 * SEND with Invalidate: once the data is placed, the fast
+	 * registration the requester names stops being usable. Only one of
+	 * this QP's PD can be invalidated (there are no memory windows).
+	 */
+	if (pkt->flags & HMMNIC_F_IETH) {
+		__be32 *ieth = hmmnic_pkt_eth(skb, HMMNIC_F_IETH);
+
+		if (hmmnic_mr_invalidate(qp, be32_to_cpu(*ieth))) {
+			hmmnic_resp_recv_done(qp, IB_WC_REM_INV_REQ_ERR,
+					      IB_WC_RECV, 0, skb);
+			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
+			return false;
+		}
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_REMOTE_INV);
+	}
 	if (pkt->flags & HMMNIC_F_LAST)
 		hmmnic_resp_recv_done(qp, IB_WC_SUCCESS, IB_WC_RECV,
 				      qp->resp.offset, skb);

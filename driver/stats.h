@@ -37,6 +37,10 @@ enum hmmnic_counter {
 	HMMNIC_CNT_DROP_DUPLICATE,	/* stale response or ACK */
 	HMMNIC_CNT_DROP_NO_RECV_WQE,	/* UD */
 	HMMNIC_CNT_DROP_TOO_LONG,	/* UD message longer than the buffer */
+	/* fast registration (kernel users) */
+	HMMNIC_CNT_FAST_REG,		/* IB_WR_REG_MR executed */
+	HMMNIC_CNT_LOCAL_INV,		/* IB_WR_LOCAL_INV executed */
+	HMMNIC_CNT_REMOTE_INV,		/* SEND with Invalidate received */
 	/* ODP (odp.c), the sums of the per-MR counters */
 	HMMNIC_CNT_PAGE_FAULTS,
 	HMMNIC_CNT_PAGE_FAULTS_HANDLED,

@@ -33,7 +33,10 @@ static int hmmnic_query_device(struct ib_device *ibdev,
 	attr->device_cap_flags = IB_DEVICE_SYS_IMAGE_GUID |
 				 IB_DEVICE_PORT_ACTIVE_EVENT |
 				 IB_DEVICE_RC_RNR_NAK_GEN |
-				 IB_DEVICE_SHUTDOWN_PORT;
+				 IB_DEVICE_SHUTDOWN_PORT |
+				 IB_DEVICE_MEM_MGT_EXTENSIONS;
+	/* fast registration (FRWR) for kernel users: mr.c */
+	attr->max_fast_reg_page_list_len = HMMNIC_MAX_FAST_REG_PAGES;
 	/*
 	 * Created by "rdma link add", so "rdma link delete" may remove it.
 	 * Kernel users get a reserved lkey for kernel virtual addresses.
@@ -189,6 +192,7 @@ static const struct ib_device_ops hmmnic_dev_ops = {
 
 	.advise_mr = hmmnic_advise_mr,
 	.alloc_hw_port_stats = hmmnic_alloc_hw_port_stats,
+	.alloc_mr = hmmnic_alloc_mr,
 	.alloc_pd = hmmnic_alloc_pd,
 	.alloc_ucontext = hmmnic_alloc_ucontext,
 	.create_ah = hmmnic_create_ah,
@@ -211,6 +215,7 @@ static const struct ib_device_ops hmmnic_dev_ops = {
 	.get_hw_stats = hmmnic_get_hw_stats,
 	.get_link_layer = hmmnic_get_link_layer,
 	.get_port_immutable = hmmnic_get_port_immutable,
+	.map_mr_sg = hmmnic_map_mr_sg,
 	.mmap = hmmnic_mmap,
 	.mmap_free = hmmnic_mmap_free,
 	.modify_qp = hmmnic_modify_qp,

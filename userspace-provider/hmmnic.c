@@ -41,6 +41,7 @@ HMMNIC_SAME_OPCODE(RDMA_WRITE_WITH_IMM);
 HMMNIC_SAME_OPCODE(RDMA_READ);
 HMMNIC_SAME_OPCODE(ATOMIC_CMP_AND_SWP);
 HMMNIC_SAME_OPCODE(ATOMIC_FETCH_AND_ADD);
+HMMNIC_SAME_OPCODE(SEND_WITH_INV);
 static_assert(sizeof(struct hmmnic_send_wqe) % 8 == 0, "send WQE header");
 static_assert(sizeof(struct hmmnic_recv_wqe) % 8 == 0, "recv WQE header");
 static_assert(sizeof(struct hmmnic_sge) == sizeof(struct ibv_sge), "sge");
@@ -58,7 +59,8 @@ enum {
 				 IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
 				 IBV_QP_EX_WITH_RDMA_READ |
 				 IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
-				 IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD,
+				 IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD |
+				 IBV_QP_EX_WITH_SEND_WITH_INV,
 	HMMNIC_SUP_WC_FLAGS = IBV_WC_STANDARD_FLAGS,
 	HMMNIC_SUP_CQ_FLAGS = IBV_CREATE_CQ_ATTR_SINGLE_THREADED,
 };
@@ -943,6 +945,7 @@ static bool hmmnic_opcode_ok(enum ibv_qp_type type, enum ibv_wr_opcode op)
 	case IBV_WR_RDMA_READ:
 	case IBV_WR_ATOMIC_CMP_AND_SWP:
 	case IBV_WR_ATOMIC_FETCH_AND_ADD:
+	case IBV_WR_SEND_WITH_INV:
 		return type == IBV_QPT_RC;
 	default:
 		return false;
@@ -953,7 +956,8 @@ static bool hmmnic_opcode_ok(enum ibv_qp_type type, enum ibv_wr_opcode op)
 static bool hmmnic_opcode_has_inline(uint32_t op)
 {
 	return op == IBV_WR_SEND || op == IBV_WR_SEND_WITH_IMM ||
-	       op == IBV_WR_RDMA_WRITE || op == IBV_WR_RDMA_WRITE_WITH_IMM;
+	       op == IBV_WR_SEND_WITH_INV || op == IBV_WR_RDMA_WRITE ||
+	       op == IBV_WR_RDMA_WRITE_WITH_IMM;
 }
 
 static int hmmnic_check_send_wr(struct hmmnic_qp *qp,
@@ -1026,6 +1030,8 @@ static void hmmnic_build_send_wqe(struct hmmnic_qp *qp,
 	if (wr->opcode == IBV_WR_SEND_WITH_IMM ||
 	    wr->opcode == IBV_WR_RDMA_WRITE_WITH_IMM)
 		wqe->ex_data = wr->imm_data;
+	else if (wr->opcode == IBV_WR_SEND_WITH_INV)
+		wqe->ex_data = wr->invalidate_rkey;
 
 	switch (wr->opcode) {
 	case IBV_WR_RDMA_WRITE:
@@ -1275,6 +1281,15 @@ static void hmmnic_wr_send_imm(struct ibv_qp_ex *qpx, __be32 imm_data)
 		wqe->ex_data = imm_data;
 }
 
+static void hmmnic_wr_send_inv(struct ibv_qp_ex *qpx, uint32_t invalidate_rkey)
+{
+	struct hmmnic_send_wqe *wqe;
+
+	wqe = hmmnic_wr_new(qpx_to_hqp(qpx), IBV_WR_SEND_WITH_INV);
+	if (wqe)
+		wqe->ex_data = invalidate_rkey;
+}
+
 static void hmmnic_wr_rdma(struct ibv_qp_ex *qpx, uint32_t opcode,
 			   uint32_t rkey, uint64_t remote_addr,
 			   __be32 imm_data)
@@ -1470,6 +1485,8 @@ static void hmmnic_set_qp_ex_ops(struct hmmnic_qp *qp, uint64_t send_ops)
 		qpx->wr_atomic_cmp_swp = hmmnic_wr_atomic_cmp_swp;
 	if (send_ops & IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
 		qpx->wr_atomic_fetch_add = hmmnic_wr_atomic_fetch_add;
+	if (send_ops & IBV_QP_EX_WITH_SEND_WITH_INV)
+		qpx->wr_send_inv = hmmnic_wr_send_inv;
 
 	qpx->wr_set_ud_addr = hmmnic_wr_set_ud_addr;
 	qpx->wr_set_sge = hmmnic_wr_set_sge;

@@ -695,6 +695,73 @@ static void err_other_pd(void)
 	CHECK(!ibv_dealloc_pd(pd2), "dealloc_pd");
 }
 
+/*
+ * SEND with Invalidate: only a fast registration of a kernel user can be
+ * invalidated, so one naming a user MR fails at the responder (the
+ * receive completes with REM_INV_REQ_ERR, the sender gets the NAK) and
+ * the MR keeps working. User space has nothing to LOCAL_INV, and UD has
+ * no SEND with Invalidate: the provider refuses both at post time.
+ */
+static void err_send_inv(void)
+{
+	struct ibv_ah_attr ah_attr = {
+		.is_global = 1,
+		.grh = { .dgid = gid, .sgid_index = GID_INDEX, .hop_limit = 64 },
+		.port_num = PORT,
+	};
+	struct ibv_send_wr wr, *bad;
+	struct ibv_ah *ah;
+	struct ibv_wc wc;
+	struct ibv_sge sge;
+	struct end ud;
+	struct pair p;
+
+	pair_create(&p, &default_opts);
+	post_recv1(p.b.qp, 5, bbuf, 4096, bmr->lkey);
+	wr_init(&wr, &sge, 1, IBV_WR_SEND_WITH_INV, abuf, 64, amr->lkey);
+	wr.invalidate_rkey = bmr->rkey;
+	post(p.a.qp, &wr);
+	expect_err(p.a.scq, 1, IBV_WC_REM_INV_REQ_ERR, p.a.qp, POLL_MS,
+		   "SEND_WITH_INV naming a user MR");
+	expect_err(p.b.rcq, 5, IBV_WC_REM_INV_REQ_ERR, p.b.qp, POLL_MS,
+		   "its receive");
+	pair_destroy(&p);
+
+	/* the MR still takes a WRITE */
+	pair_create(&p, &default_opts);
+	fill_random(abuf, 4096);
+	post1(p.a.qp, 2, IBV_WR_RDMA_WRITE, abuf, 4096, amr->lkey,
+	      (uintptr_t)bbuf, bmr->rkey);
+	expect_ok(p.a.scq, &wc, 2, IBV_WC_RDMA_WRITE, p.a.qp, "WRITE after");
+	check_bytes(bbuf, abuf, 4096, "WRITE after the failed invalidation");
+
+	wr_init(&wr, &sge, 3, IBV_WR_LOCAL_INV, abuf, 0, amr->lkey);
+	wr.invalidate_rkey = bmr->rkey;
+	CHECK(ibv_post_send(p.a.qp, &wr, &bad) == EINVAL && bad == &wr,
+	      "LOCAL_INV from user space was accepted");
+	pair_destroy(&p);
+
+	/* the same WR is fine as a SEND: only the opcode is wrong */
+	end_create(&ud, IBV_QPT_UD, 0);
+	ud_connect(ud.qp);
+	ah = ibv_create_ah(pd, &ah_attr);
+	CHECK(ah, "create_ah: %s", strerror(errno));
+	wr_init(&wr, &sge, 4, IBV_WR_SEND_WITH_INV, abuf, 64, amr->lkey);
+	wr.wr.ud.ah = ah;
+	wr.wr.ud.remote_qpn = ud.qp->qp_num;
+	wr.wr.ud.remote_qkey = QKEY;
+	CHECK(ibv_post_send(ud.qp, &wr, &bad) == EINVAL,
+	      "SEND_WITH_INV on a UD QP was accepted");
+	wr.opcode = IBV_WR_SEND;
+	post(ud.qp, &wr);
+	expect_ok(ud.scq, &wc, 4, IBV_WC_SEND, ud.qp, "UD SEND");
+	CHECK(!ibv_destroy_ah(ah), "destroy_ah");
+	end_destroy(&ud);
+	ht_log("error: SEND_WITH_INV naming a user MR -> REM_INV_REQ_ERR on "
+	       "both sides, the MR unchanged; LOCAL_INV and UD SEND_WITH_INV "
+	       "refused with EINVAL");
+}
+
 /* f: SEND longer than the receive buffer */
 static void err_recv_too_short(void)
 {
@@ -1216,6 +1283,7 @@ static const struct {
 	{ "err_bogus_lkey", NULL, err_bogus_lkey },
 	{ "err_other_pd", NULL, err_other_pd },
 	{ "err_recv_too_short", NULL, err_recv_too_short },
+	{ "err_send_inv", NULL, err_send_inv },
 	{ "err_post_not_ready", NULL, err_post_not_ready },
 	{ "err_too_many_sge", NULL, err_too_many_sge },
 	{ "err_rnr", NULL, err_rnr },

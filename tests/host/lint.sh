@@ -1,6 +1,6 @@
 #!/bin/bash
 # The kernel code is clean: checkpatch --strict, sparse (C=2) and W=1 give
-# no warnings for driver/ and include/uapi/.
+# no warnings for driver/, include/uapi/ and the test modules in tests/kmod/.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -12,7 +12,7 @@ echo "$out" | grep -qE 'ERROR|WARNING|CHECK' && fail "checkpatch --strict compla
 
 out=$(make -s sparse 2>&1) || fail "sparse build failed: $out"
 echo "$out"
-echo "$out" | grep -E 'warning|error' | grep -E 'driver/|include/uapi' &&
+echo "$out" | grep -E 'warning|error' | grep -E 'driver/|include/uapi|tests/kmod' &&
 	fail "sparse or W=1 warnings"
 # Leave a normal build behind.
 make -s module >/dev/null
