@@ -54,6 +54,63 @@
 /* Packets a QP worker handles before it yields the CPU. */
 #define HMMNIC_WORK_BUDGET	64
 
+/* A page the staging policy wants in the pool: page @idx of span @odp. */
+struct hmmnic_stage_req {
+	struct hmmnic_odp *odp;		/* holds an MR reference and a user */
+	unsigned long idx;
+};
+
+/* Stage requests a device queues at most; more are dropped. */
+#define HMMNIC_STAGE_QUEUE	4096
+/* Pages one staging or eviction batch moves at most. */
+#define HMMNIC_STAGE_MAX_BATCH	512
+
+/**
+ * struct hmmnic_pool - the device's NIC-private memory (pool.c)
+ * @lock: guards the page lists, the counts and the chunk list; taken
+ *        with interrupts off, since page_free may run in any context
+ * @free: struct hmmnic_pool_page entries of free device pages
+ * @clock: entries of used device pages, in CLOCK order
+ * @chunks: struct hmmnic_pool_chunk, in creation order
+ * @nr_pages: device pages in @chunks
+ * @nr_used: device pages in use (staged)
+ * @limit: pool size in pages; the pool grows in chunks up to it
+ * @grow_lock: serializes adding chunks
+ * @qlock: guards the stage queue; taken inside odp->lock
+ * @queue, @q_head, @q_len: the stage requests, a ring
+ * @stage_work: the worker that stages queued pages and evicts
+ * @src, @dst: the worker's migrate_vma arrays
+ * @reqs: the worker's private copy of a batch of requests
+ * @dying: teardown has begun; nothing is queued any more
+ * @staging, @threshold, @window_ms, @batch: the staging policy knobs
+ * @debugfs: the device's debugfs directory
+ */
+struct hmmnic_pool {
+	struct hmmnic_dev *hdev;
+	spinlock_t lock;		/* see above */
+	struct list_head free;
+	struct list_head clock;
+	struct list_head chunks;
+	unsigned long nr_pages;
+	unsigned long nr_used;
+	unsigned long limit;
+	struct mutex grow_lock;		/* see above */
+	spinlock_t qlock;		/* see above */
+	struct hmmnic_stage_req *queue;
+	unsigned int q_head;
+	unsigned int q_len;
+	struct work_struct stage_work;
+	unsigned long *src;
+	unsigned long *dst;
+	struct hmmnic_stage_req *reqs;
+	bool dying;
+	bool staging;
+	u32 threshold;
+	u32 window_ms;
+	u32 batch;
+	struct dentry *debugfs;
+};
+
 /**
  * struct hmmnic_dev - one RDMA device bound to one netdev
  * @ibdev: the core device; first member, allocated by ib_alloc_device()
@@ -69,6 +126,7 @@
  * @ahs: AH number -> struct hmmnic_ah_entry, for UD sends
  * @next_qpn: where the cyclic QP number allocation resumes
  * @stats: the port's hw counters (stats.h)
+ * @pool: the NIC-private memory pool (pool.c)
  */
 struct hmmnic_dev {
 	struct ib_device ibdev;
@@ -86,6 +144,7 @@ struct hmmnic_dev {
 	struct xarray ahs;
 	u32 next_qpn;
 	struct hmmnic_stats stats;
+	struct hmmnic_pool pool;
 };
 
 struct hmmnic_ucontext {
@@ -164,7 +223,11 @@ enum hmmnic_odp_counter {
  * @start: first virtual address, page aligned
  * @npages: pages in the span
  * @npresent: entries of @pfns that are HMM_PFN_VALID
- * @pfns: HMM pfns of the span's pages, 0 when not mirrored
+ * @pfns: HMM pfns of the span's pages, 0 when not mirrored; a page staged
+ *        in the device's pool is its device-private pfn
+ * @heat: staging policy: per page, data-path accesses in the current
+ *        window (low byte), the window (high byte, 7 bits) and
+ *        HMMNIC_HEAT_NOSTAGE; guarded by @lock
  * @mr: the region
  * @users: implicit children only: accesses in progress, which keep the
  *         reaper away
@@ -176,9 +239,13 @@ struct hmmnic_odp {
 	unsigned long npages;
 	unsigned long npresent;
 	unsigned long *pfns;
+	u16 *heat;
 	struct hmmnic_mr *mr;
 	atomic_t users;
 };
+
+/* The page could not be staged; not again until its mapping changes. */
+#define HMMNIC_HEAT_NOSTAGE	BIT(15)
 
 /**
  * struct hmmnic_frwr_map - the blocks of a fast registration
@@ -221,6 +288,7 @@ struct hmmnic_frwr_map {
  * @odp_stats: ODP counters (enum hmmnic_odp_counter)
  * @odp_rnr_error: rnr fault mode: a background fault failed; the next
  *                 access faults synchronously, to report the error
+ * @no_staging: ODP: the registration opted out of pool staging
  * @frwr: fast registration (kernel users, ib_alloc_mr): the mapping the
  *        last IB_WR_REG_MR installed; NULL for every other kind of region
  * @frwr_next: what ib_map_mr_sg() fills in for the next IB_WR_REG_MR,
@@ -259,6 +327,7 @@ struct hmmnic_mr {
 	struct work_struct odp_reap;
 	atomic64_t odp_stats[HMMNIC_NUM_ODP_COUNTERS];
 	atomic_t odp_rnr_error;
+	bool no_staging;
 	struct hmmnic_frwr_map *frwr;
 	struct hmmnic_frwr_map *frwr_next;
 	u32 frwr_max;
@@ -605,6 +674,19 @@ bool hmmnic_odp_resident(struct hmmnic_mr *mr, u64 iova, u64 len,
 int hmmnic_odp_prefetch(struct hmmnic_mr *mr, u64 iova, u64 len, int how);
 void hmmnic_odp_advise_async(struct hmmnic_mr *mr, u64 iova, u64 len,
 			     int how);
+
+void hmmnic_odp_span_hold(struct hmmnic_odp *odp);
+void hmmnic_odp_span_put(struct hmmnic_mr *mr, struct hmmnic_odp *odp);
+
+/* pool.c: the NIC-private memory pool */
+int hmmnic_pool_init(struct hmmnic_dev *hdev);
+void hmmnic_pool_debugfs_add(struct hmmnic_dev *hdev);
+void hmmnic_pool_destroy(struct hmmnic_dev *hdev);
+struct page *hmmnic_pool_backing(struct hmmnic_dev *hdev, struct page *page);
+void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx);
+void hmmnic_pool_stats(struct hmmnic_dev *hdev, u64 *used, u64 *free);
+int hmmnic_debugfs_init(void);
+void hmmnic_debugfs_exit(void);
 
 /* qp.c */
 extern struct workqueue_struct *hmmnic_wq;

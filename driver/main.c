@@ -52,6 +52,8 @@ void hmmnic_dealloc_driver(struct ib_device *ibdev)
 {
 	struct hmmnic_dev *hdev = to_hdev(ibdev);
 
+	/* every MR is gone: move staged pages home, free the pool */
+	hmmnic_pool_destroy(hdev);
 	hmmnic_net_put(&init_net);
 	xa_destroy(&hdev->qps);
 	xa_destroy(&hdev->mrs);
@@ -190,6 +192,7 @@ static int __init hmmnic_init(void)
 	hmmnic_wq = alloc_workqueue("hmmnic", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!hmmnic_wq)
 		return -ENOMEM;
+	hmmnic_debugfs_init();
 	err = hmmnic_net_register();
 	if (err)
 		goto err_wq;
@@ -202,6 +205,7 @@ static int __init hmmnic_init(void)
 err_net:
 	hmmnic_net_unregister();
 err_wq:
+	hmmnic_debugfs_exit();
 	destroy_workqueue(hmmnic_wq);
 	return err;
 }
@@ -237,6 +241,7 @@ static void __exit hmmnic_exit(void)
 	 */
 	unregister_netdevice_notifier(&hmmnic_netdev_nb);
 	hmmnic_net_unregister();
+	hmmnic_debugfs_exit();
 	destroy_workqueue(hmmnic_wq);
 }
 

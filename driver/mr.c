@@ -290,6 +290,7 @@ struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 				 u64 iova, int access, struct ib_udata *udata)
 {
 	struct hmmnic_dev *hdev = to_hdev(ibpd->device);
+	struct hmmnic_reg_mr_cmd cmd = {};
 	struct hmmnic_mr *mr;
 	int err;
 
@@ -306,15 +307,25 @@ struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 		return ERR_PTR(-EINVAL);
 	if (!implicit && (!length || length > HMMNIC_MAX_MR_SIZE))
 		return ERR_PTR(-EINVAL);
-	if (udata && udata->inlen &&
-	    !ib_is_udata_cleared(udata, 0, udata->inlen))
-		return ERR_PTR(-EOPNOTSUPP);
+	if (udata && udata->inlen) {
+		/* hmmnic_reg_mr_cmd, and zeros beyond what this driver knows */
+		if (udata->inlen > sizeof(cmd) &&
+		    !ib_is_udata_cleared(udata, sizeof(cmd),
+					 udata->inlen - sizeof(cmd)))
+			return ERR_PTR(-EOPNOTSUPP);
+		if (ib_copy_from_udata(&cmd, udata,
+				       min(udata->inlen, sizeof(cmd))))
+			return ERR_PTR(-EFAULT);
+		if ((cmd.flags & ~HMMNIC_REG_MR_NO_STAGING) || cmd.reserved)
+			return ERR_PTR(-EOPNOTSUPP);
+	}
 
 	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
 	if (!mr)
 		return ERR_PTR(-ENOMEM);
 	mr->hdev = hdev;
 	mr->access = access;
+	mr->no_staging = cmd.flags & HMMNIC_REG_MR_NO_STAGING;
 	if (access & IB_ACCESS_ON_DEMAND)
 		err = hmmnic_odp_init(mr, start, length);
 	else

@@ -19,7 +19,8 @@
  *
  * Faults are driven here rather than through ib_umem_odp so that
  * hmm_range_fault() runs with our dev_private_owner: pages staged in the
- * device's pool stay there.
+ * device's pool stay there, and the mirror holds their device-private
+ * pfns (pool.c). The data path feeds the pool's staging policy.
  */
 #include <linux/hmm.h>
 #include <linux/highmem.h>
@@ -109,10 +110,20 @@ static bool hmmnic_odp_invalidate(struct mmu_interval_notifier *mni,
 	/* A spinlock, so that non-blockable invalidations need no trylock */
 	spin_lock(&odp->lock);
 	mmu_interval_set_seq(mni, cur_seq);
+	/*
+	 * Staging pages of this span into the pool: the pool's worker moves
+	 * the mirror to each device page itself, under this lock (pool.c).
+	 * The sequence still moves, so that a racing fault stores nothing.
+	 */
+	if (range->event == MMU_NOTIFY_MIGRATE && range->owner == odp) {
+		spin_unlock(&odp->lock);
+		return true;
+	}
 	for (i = first; i < last; i++) {
 		if (odp->pfns[i] & HMM_PFN_VALID)
 			n++;
 		odp->pfns[i] = 0;
+		odp->heat[i] = 0;
 	}
 	odp->npresent -= n;
 	spin_unlock(&odp->lock);
@@ -143,9 +154,10 @@ static struct hmmnic_odp *hmmnic_odp_alloc(struct hmmnic_mr *mr,
 		return ERR_PTR(-ENOMEM);
 	/* charged to the registering process's memory cgroup */
 	odp->pfns = kvcalloc(npages, sizeof(*odp->pfns), GFP_KERNEL_ACCOUNT);
-	if (!odp->pfns) {
+	odp->heat = kvcalloc(npages, sizeof(*odp->heat), GFP_KERNEL_ACCOUNT);
+	if (!odp->pfns || !odp->heat) {
 		err = -ENOMEM;
-		goto err_free;
+		goto err_pfns;
 	}
 	spin_lock_init(&odp->lock);
 	odp->mr = mr;
@@ -167,7 +179,7 @@ static struct hmmnic_odp *hmmnic_odp_alloc(struct hmmnic_mr *mr,
 
 err_pfns:
 	kvfree(odp->pfns);
-err_free:
+	kvfree(odp->heat);
 	kfree(odp);
 	return ERR_PTR(err);
 }
@@ -176,6 +188,7 @@ static void hmmnic_odp_free(struct hmmnic_odp *odp)
 {
 	mmu_interval_notifier_remove(&odp->notifier);
 	kvfree(odp->pfns);
+	kvfree(odp->heat);
 	kfree(odp);
 }
 
@@ -209,7 +222,14 @@ out:
 	return odp;
 }
 
-static void hmmnic_odp_span_put(struct hmmnic_mr *mr, struct hmmnic_odp *odp)
+/* One more user of a span someone already uses (a stage request). */
+void hmmnic_odp_span_hold(struct hmmnic_odp *odp)
+{
+	if (odp != odp->mr->odp)
+		atomic_inc(&odp->users);
+}
+
+void hmmnic_odp_span_put(struct hmmnic_mr *mr, struct hmmnic_odp *odp)
 {
 	bool empty;
 
@@ -340,12 +360,20 @@ static bool hmmnic_odp_pfn_ok(unsigned long pfn, bool write)
 }
 
 /*
- * The page that holds the bytes of pfn table entry @pfn: the system page
- * itself, or for a page staged in our pool, its backing page.
+ * The page that holds the bytes of page @idx of @odp, a valid entry: the
+ * system page itself, or for a page staged in the device's pool, its
+ * backing page. NULL for a device-private page that is not ours, which
+ * hmm_range_fault() never returns with our owner. odp->lock held.
  */
-static struct page *hmmnic_odp_data_page(unsigned long pfn)
+static struct page *hmmnic_odp_data_page(struct hmmnic_odp *odp,
+					 unsigned long idx)
 {
-	return hmm_pfn_to_page(pfn);
+	struct page *page = hmm_pfn_to_page(odp->pfns[idx]);
+
+	if (is_device_private_page(page))
+		return hmmnic_pool_backing(odp->mr->hdev, page);
+	hmmnic_pool_heat(odp, idx);
+	return page;
 }
 
 /*
@@ -367,7 +395,13 @@ static int hmmnic_odp_page_do(struct hmmnic_odp *odp, unsigned long idx,
 	for (tries = 0; tries < HMMNIC_ODP_RETRIES; tries++) {
 		spin_lock(&odp->lock);
 		if (hmmnic_odp_pfn_ok(odp->pfns[idx], write)) {
-			kva = kmap_local_page(hmmnic_odp_data_page(odp->pfns[idx]));
+			struct page *page = hmmnic_odp_data_page(odp, idx);
+
+			if (WARN_ON_ONCE(!page)) {
+				spin_unlock(&odp->lock);
+				return -EFAULT;
+			}
+			kva = kmap_local_page(page);
 			fn(kva + pg_off, n, arg);
 			kunmap_local(kva);
 			spin_unlock(&odp->lock);

@@ -44,6 +44,13 @@ static const struct rdma_stat_desc hmmnic_counter_descs[] = {
 	[HMMNIC_CNT_PAGE_PREFETCH].name = "page_prefetch",
 	[HMMNIC_CNT_PAGE_FAULT_ERRORS].name = "page_fault_errors",
 	[HMMNIC_CNT_PAGE_FAULT_RNR_NAKS].name = "page_fault_rnr_naks",
+	[HMMNIC_CNT_POOL_STAGED].name = "pool_staged",
+	[HMMNIC_CNT_POOL_STAGE_FAILURES].name = "pool_stage_failures",
+	[HMMNIC_CNT_POOL_EVICTED].name = "pool_evicted",
+	[HMMNIC_CNT_POOL_MIGRATE_TO_RAM].name = "pool_migrate_to_ram",
+	[HMMNIC_CNT_POOL_HITS].name = "pool_hits",
+	[HMMNIC_CNT_POOL_PAGES_USED].name = "pool_pages_used",
+	[HMMNIC_CNT_POOL_PAGES_FREE].name = "pool_pages_free",
 };
 
 static_assert(ARRAY_SIZE(hmmnic_counter_descs) == HMMNIC_NUM_COUNTERS);
@@ -64,5 +71,8 @@ int hmmnic_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
 
 	for (i = 0; i < HMMNIC_NUM_COUNTERS; i++)
 		stats->value[i] = atomic64_read(&s->cnt[i]);
+	hmmnic_pool_stats(to_hdev(ibdev),
+			  &stats->value[HMMNIC_CNT_POOL_PAGES_USED],
+			  &stats->value[HMMNIC_CNT_POOL_PAGES_FREE]);
 	return HMMNIC_NUM_COUNTERS;
 }

@@ -49,6 +49,14 @@ enum hmmnic_counter {
 	HMMNIC_CNT_PAGE_PREFETCH,
 	HMMNIC_CNT_PAGE_FAULT_ERRORS,
 	HMMNIC_CNT_PAGE_FAULT_RNR_NAKS,
+	/* the NIC-private pool (pool.c) */
+	HMMNIC_CNT_POOL_STAGED,		/* pages migrated into the pool */
+	HMMNIC_CNT_POOL_STAGE_FAILURES,	/* queued pages that did not move */
+	HMMNIC_CNT_POOL_EVICTED,	/* pages moved out to make room */
+	HMMNIC_CNT_POOL_MIGRATE_TO_RAM,	/* pages the CPU took back */
+	HMMNIC_CNT_POOL_HITS,		/* data-path accesses to staged pages */
+	HMMNIC_CNT_POOL_PAGES_USED,	/* gauges, read from the pool */
+	HMMNIC_CNT_POOL_PAGES_FREE,
 	HMMNIC_NUM_COUNTERS
 };
 

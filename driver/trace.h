@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * hmmnic tracepoints (events/hmmnic/ in tracefs): ODP faults, their
- * latency, invalidations and prefetches.
+ * latency, invalidations and prefetches; pool staging, eviction and
+ * migrate_to_ram.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM hmmnic
@@ -13,6 +14,7 @@
 #include <linux/tracepoint.h>
 
 struct hmmnic_mr;
+struct hmmnic_dev;
 
 TRACE_EVENT(hmmnic_odp_fault_begin,
 	    TP_PROTO(struct hmmnic_mr *mr, unsigned long va,
@@ -88,6 +90,58 @@ TRACE_EVENT(hmmnic_odp_prefetch,
 		      __entry->lkey, __entry->va, __entry->npages,
 		      __print_flags(__entry->how, "|", { 1, "write" },
 				    { 2, "no_fault" }))
+);
+
+TRACE_EVENT(hmmnic_pool_stage,
+	    TP_PROTO(struct hmmnic_mr *mr, unsigned long va,
+		     unsigned long npages, unsigned long staged, u64 ns),
+	    TP_ARGS(mr, va, npages, staged, ns),
+	    TP_STRUCT__entry(__field(u32, lkey)
+			     __field(unsigned long, va)
+			     __field(unsigned long, npages)
+			     __field(unsigned long, staged)
+			     __field(u64, ns)),
+	    TP_fast_assign(__entry->lkey = hmmnic_trace_lkey(mr);
+			   __entry->va = va;
+			   __entry->npages = npages;
+			   __entry->staged = staged;
+			   __entry->ns = ns;),
+	    TP_printk("lkey=0x%x va=0x%lx npages=%lu staged=%lu ns=%llu",
+		      __entry->lkey, __entry->va, __entry->npages,
+		      __entry->staged, __entry->ns)
+);
+
+TRACE_EVENT(hmmnic_pool_evict,
+	    TP_PROTO(struct hmmnic_dev *hdev, unsigned long scanned,
+		     unsigned long evicted, u64 ns),
+	    TP_ARGS(hdev, scanned, evicted, ns),
+	    TP_STRUCT__entry(__string(dev, dev_name(&hdev->ibdev.dev))
+			     __field(unsigned long, scanned)
+			     __field(unsigned long, evicted)
+			     __field(u64, ns)),
+	    TP_fast_assign(__assign_str(dev);
+			   __entry->scanned = scanned;
+			   __entry->evicted = evicted;
+			   __entry->ns = ns;),
+	    TP_printk("dev=%s scanned=%lu evicted=%lu ns=%llu",
+		      __get_str(dev), __entry->scanned, __entry->evicted,
+		      __entry->ns)
+);
+
+TRACE_EVENT(hmmnic_pool_migrate_to_ram,
+	    TP_PROTO(struct hmmnic_dev *hdev, unsigned long va, bool moved,
+		     u64 ns),
+	    TP_ARGS(hdev, va, moved, ns),
+	    TP_STRUCT__entry(__string(dev, dev_name(&hdev->ibdev.dev))
+			     __field(unsigned long, va)
+			     __field(bool, moved)
+			     __field(u64, ns)),
+	    TP_fast_assign(__assign_str(dev);
+			   __entry->va = va;
+			   __entry->moved = moved;
+			   __entry->ns = ns;),
+	    TP_printk("dev=%s va=0x%lx moved=%d ns=%llu", __get_str(dev),
+		      __entry->va, __entry->moved, __entry->ns)
 );
 
 #endif /* HMMNIC_TRACE_H */

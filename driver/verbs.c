@@ -274,9 +274,13 @@ int hmmnic_register(struct hmmnic_dev *hdev, const char *name)
 		return err;
 
 	hdev->port_active = hmmnic_port_usable(ndev);
+	err = hmmnic_pool_init(hdev);
+	if (err)
+		return err;
 	err = ib_register_device(ibdev, name, NULL);
 	if (err)
 		return err;
+	hmmnic_pool_debugfs_add(hdev);
 
 	/*
 	 * The notifier ignores a device until it is registered, so catch

@@ -27,5 +27,7 @@ DECLARE_DRV_CMD(hmmnic_cmd_create_srq, IB_USER_VERBS_CMD_CREATE_SRQ,
 		empty, hmmnic_create_srq_resp);
 DECLARE_DRV_CMD(hmmnic_cmd_create_ah, IB_USER_VERBS_CMD_CREATE_AH,
 		empty, hmmnic_create_ah_resp);
+DECLARE_DRV_CMD(hmmnic_cmd_reg_mr, IB_USER_VERBS_CMD_REG_MR,
+		hmmnic_reg_mr_cmd, empty);
 
 #endif /* HMMNIC_PROV_ABI_H */

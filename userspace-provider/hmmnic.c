@@ -22,6 +22,7 @@
 
 #include "hmmnic.h"
 #include "hmmnic-abi.h"
+#include "hmmnicdv.h"
 
 /* The ABI uses libibverbs' values for these; keep the two in step. */
 static_assert(HMMNIC_SEND_FENCE == IBV_SEND_FENCE, "send flag");
@@ -42,6 +43,7 @@ HMMNIC_SAME_OPCODE(RDMA_READ);
 HMMNIC_SAME_OPCODE(ATOMIC_CMP_AND_SWP);
 HMMNIC_SAME_OPCODE(ATOMIC_FETCH_AND_ADD);
 HMMNIC_SAME_OPCODE(SEND_WITH_INV);
+static_assert(HMMNICDV_REG_MR_NO_STAGING == HMMNIC_REG_MR_NO_STAGING, "mr flag");
 static_assert(sizeof(struct hmmnic_send_wqe) % 8 == 0, "send WQE header");
 static_assert(sizeof(struct hmmnic_recv_wqe) % 8 == 0, "recv WQE header");
 static_assert(sizeof(struct hmmnic_sge) == sizeof(struct ibv_sge), "sge");
@@ -135,11 +137,12 @@ static int hmmnic_dealloc_pd(struct ibv_pd *pd)
 }
 
 /* Access flags go to the kernel unchanged; it decides what it supports. */
-static struct ibv_mr *hmmnic_reg_mr(struct ibv_pd *pd, void *addr,
-				    size_t length, uint64_t hca_va, int access)
+static struct ibv_mr *hmmnic_reg_mr_flags(struct ibv_pd *pd, void *addr,
+					  size_t length, uint64_t hca_va,
+					  int access, uint32_t flags)
 {
 	struct ib_uverbs_reg_mr_resp resp;
-	struct ibv_reg_mr cmd;
+	struct hmmnic_cmd_reg_mr cmd = {};
 	struct verbs_mr *vmr;
 	int ret;
 
@@ -149,14 +152,36 @@ static struct ibv_mr *hmmnic_reg_mr(struct ibv_pd *pd, void *addr,
 		return NULL;
 	}
 
-	ret = ibv_cmd_reg_mr(pd, addr, length, hca_va, access, vmr, &cmd,
-			     sizeof(cmd), &resp, sizeof(resp));
+	cmd.flags = flags;
+	ret = ibv_cmd_reg_mr(pd, addr, length, hca_va, access, vmr,
+			     &cmd.ibv_cmd, sizeof(cmd), &resp, sizeof(resp));
 	if (ret) {
 		free(vmr);
 		errno = ret;
 		return NULL;
 	}
 	return &vmr->ibv_mr;
+}
+
+static struct ibv_mr *hmmnic_reg_mr(struct ibv_pd *pd, void *addr,
+				    size_t length, uint64_t hca_va, int access)
+{
+	return hmmnic_reg_mr_flags(pd, addr, length, hca_va, access, 0);
+}
+
+/* Direct verb: see hmmnicdv.h. */
+struct ibv_mr *hmmnicdv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+			       int access, uint32_t flags)
+{
+	if (strncmp(ibv_get_device_name(pd->context->device),
+		    HMMNIC_DEVICE_NAME_PREFIX,
+		    strlen(HMMNIC_DEVICE_NAME_PREFIX)) ||
+	    (flags & ~HMMNICDV_REG_MR_NO_STAGING)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	return hmmnic_reg_mr_flags(pd, addr, length, (uintptr_t)addr, access,
+				   flags);
 }
 
 /* Prefetch of ODP regions: the kernel checks and does all of it. */

@@ -192,4 +192,16 @@ struct hmmnic_create_ah_resp {
 	__u32 reserved;
 };
 
+/*
+ * reg_mr: the driver part of the command. All zeros (or absent) is a
+ * plain registration; hmmnicdv_reg_mr() in the provider sets flags.
+ */
+struct hmmnic_reg_mr_cmd {
+	__u32 flags;			/* HMMNIC_REG_MR_* */
+	__u32 reserved;
+};
+
+/* An ODP region whose pages never move into the device's pool. */
+#define HMMNIC_REG_MR_NO_STAGING	0x1
+
 #endif /* HMMNIC_ABI_USER_H */

@@ -1,0 +1,898 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * hmmnic's NIC-private memory pool: device-private pages for hot ODP pages.
+ *
+ * The pool is emulated NIC memory. It is made of 2 MiB chunks of
+ * MEMORY_DEVICE_PRIVATE pages (memremap_pages() over a free physical
+ * range), added as needed up to the pool size. A device page in use has a
+ * backing page, ordinary RAM that holds its bytes; the kernel knows the
+ * device page only as a swap-like entry in the process's page table.
+ *
+ * - Staging: the data path counts accesses per ODP page (hmmnic_pool_heat()
+ *   under the span's lock). A page that reaches the threshold within one
+ *   window is queued; the worker migrates queued pages into the pool with
+ *   migrate_vma_setup()/pages()/finalize() in the owning mm, in batches.
+ *   Its MMU_NOTIFY_MIGRATE carries the span as owner, and the span's
+ *   notifier leaves the mirror alone for it: the worker itself copies each
+ *   page under the span's lock and points the mirror at the device page
+ *   in the same critical section, so the data path never stops and no
+ *   write is lost. A page the core did not migrate after all is copied
+ *   back before the CPU can see it again.
+ * - The data path: hmm_range_fault() runs with this device as
+ *   dev_private_owner, so it returns the device-private pfn of a staged
+ *   page without a fault, and hmmnic_pool_backing() gives the backing page
+ *   (only for pages of this device's own pool).
+ * - CPU access: the CPU faults on the device entry and migrate_to_ram()
+ *   copies the page back into a new system page. Eviction (pool full,
+ *   pool shrunk, teardown) does the same with migrate_device_range(). Both
+ *   unmap the page first, and the span's notifier drops it from the
+ *   mirror under its lock, so the data path never touches a page that is
+ *   leaving.
+ * - page_free() returns a device page to the free list when its last
+ *   reference goes (after migration back, munmap, process exit).
+ *
+ * Locks: pool->lock (page lists, counts) is taken with interrupts off
+ * and nests inside nothing of ours; pool->qlock (the queue) nests inside
+ * the span's lock.
+ */
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/highmem.h>
+#include <linux/hmm.h>
+#include <linux/memremap.h>
+#include <linux/migrate.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/vmalloc.h>
+
+#include "hmmnic.h"
+#include "trace.h"
+
+#define HMMNIC_CHUNK_PAGES	512	/* 2 MiB, the hotplug granule */
+#define HMMNIC_POOL_MAX_MB	4096
+
+static unsigned int hmmnic_pool_mb = 64;
+module_param_named(pool_mb, hmmnic_pool_mb, uint, 0444);
+MODULE_PARM_DESC(pool_mb, "NIC-private memory per device in MiB, 0 for none (default 64)");
+
+static bool hmmnic_staging = true;
+module_param_named(staging, hmmnic_staging, bool, 0444);
+MODULE_PARM_DESC(staging, "Stage hot ODP pages into the pool (default on)");
+
+static unsigned int hmmnic_stage_threshold = 32;
+module_param_named(stage_threshold, hmmnic_stage_threshold, uint, 0444);
+MODULE_PARM_DESC(stage_threshold, "Accesses within a window that make a page hot, 1-255 (default 32)");
+
+static unsigned int hmmnic_stage_window_ms = 100;
+module_param_named(stage_window_ms, hmmnic_stage_window_ms, uint, 0444);
+MODULE_PARM_DESC(stage_window_ms, "Staging window in ms (default 100)");
+
+static unsigned int hmmnic_stage_batch = 64;
+module_param_named(stage_batch, hmmnic_stage_batch, uint, 0444);
+MODULE_PARM_DESC(stage_batch, "Pages the staging worker migrates at once, 1-512 (default 64)");
+
+/* One device page of a chunk. */
+struct hmmnic_pool_page {
+	struct list_head link;		/* pool->free or pool->clock */
+	struct hmmnic_pool_chunk *chunk;
+	struct page *backing;		/* in use: holds the bytes */
+	bool referenced;		/* CLOCK: used since the last scan */
+};
+
+struct hmmnic_pool_chunk {
+	struct dev_pagemap pgmap;
+	struct hmmnic_pool *pool;
+	struct list_head link;		/* pool->chunks */
+	unsigned long first_pfn;
+	unsigned long nr_used;
+	bool removing;			/* teardown: freed pages stay out */
+	struct hmmnic_pool_page pages[HMMNIC_CHUNK_PAGES];
+};
+
+static const struct dev_pagemap_ops hmmnic_pool_ops;
+static struct dentry *hmmnic_debugfs_root;
+
+static struct hmmnic_pool_chunk *hmmnic_page_chunk(struct page *page)
+{
+	return container_of(page->pgmap, struct hmmnic_pool_chunk, pgmap);
+}
+
+static struct hmmnic_pool_page *hmmnic_page_meta(struct page *page)
+{
+	struct hmmnic_pool_chunk *chunk = hmmnic_page_chunk(page);
+
+	return &chunk->pages[page_to_pfn(page) - chunk->first_pfn];
+}
+
+static unsigned long hmmnic_meta_pfn(struct hmmnic_pool_page *pp)
+{
+	return pp->chunk->first_pfn + (pp - pp->chunk->pages);
+}
+
+/* ---- chunks ---- */
+
+static int hmmnic_pool_grow(struct hmmnic_pool *pool)
+{
+	struct hmmnic_pool_chunk *chunk;
+	struct resource *res;
+	unsigned long i, flags;
+	void *addr;
+	int err;
+
+	mutex_lock(&pool->grow_lock);
+	/* someone else may have grown it meanwhile */
+	spin_lock_irqsave(&pool->lock, flags);
+	if (!list_empty(&pool->free) || pool->nr_pages >= pool->limit) {
+		spin_unlock_irqrestore(&pool->lock, flags);
+		mutex_unlock(&pool->grow_lock);
+		return 0;
+	}
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	err = -ENOMEM;
+	chunk = kvzalloc(sizeof(*chunk), GFP_KERNEL);
+	if (!chunk)
+		goto out;
+	res = request_free_mem_region(&iomem_resource,
+				      HMMNIC_CHUNK_PAGES << PAGE_SHIFT,
+				      "hmmnic pool");
+	if (IS_ERR(res)) {
+		err = PTR_ERR(res);
+		goto err_free;
+	}
+	chunk->pool = pool;
+	chunk->pgmap.type = MEMORY_DEVICE_PRIVATE;
+	chunk->pgmap.range.start = res->start;
+	chunk->pgmap.range.end = res->end;
+	chunk->pgmap.nr_range = 1;
+	chunk->pgmap.ops = &hmmnic_pool_ops;
+	chunk->pgmap.owner = pool->hdev;
+	addr = memremap_pages(&chunk->pgmap, numa_node_id());
+	if (IS_ERR(addr)) {
+		err = PTR_ERR(addr);
+		goto err_region;
+	}
+	chunk->first_pfn = PHYS_PFN(res->start);
+
+	spin_lock_irqsave(&pool->lock, flags);
+	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++) {
+		chunk->pages[i].chunk = chunk;
+		list_add_tail(&chunk->pages[i].link, &pool->free);
+	}
+	list_add_tail(&chunk->link, &pool->chunks);
+	pool->nr_pages += HMMNIC_CHUNK_PAGES;
+	spin_unlock_irqrestore(&pool->lock, flags);
+	mutex_unlock(&pool->grow_lock);
+	return 0;
+
+err_region:
+	release_mem_region(res->start, resource_size(res));
+err_free:
+	kvfree(chunk);
+out:
+	mutex_unlock(&pool->grow_lock);
+	return err;
+}
+
+/*
+ * A free device page of the pool with a new backing page, initialised
+ * (referenced once, locked) as migration wants it; NULL if the pool is at
+ * its size or memory is short.
+ */
+static struct page *hmmnic_pool_alloc(struct hmmnic_pool *pool)
+{
+	struct hmmnic_pool_chunk *chunk;
+	struct hmmnic_pool_page *pp;
+	struct page *backing, *page;
+	unsigned long flags;
+
+	backing = alloc_page(GFP_HIGHUSER | __GFP_NOWARN | __GFP_NORETRY);
+	if (!backing)
+		return NULL;
+	for (;;) {
+		spin_lock_irqsave(&pool->lock, flags);
+		if (pool->nr_used >= pool->limit) {
+			spin_unlock_irqrestore(&pool->lock, flags);
+			goto err;
+		}
+		pp = list_first_entry_or_null(&pool->free,
+					      struct hmmnic_pool_page, link);
+		if (pp)
+			break;
+		spin_unlock_irqrestore(&pool->lock, flags);
+		if (hmmnic_pool_grow(pool))
+			goto err;
+	}
+	chunk = pp->chunk;
+	list_move_tail(&pp->link, &pool->clock);
+	pp->backing = backing;
+	pp->referenced = false;
+	chunk->nr_used++;
+	pool->nr_used++;
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	page = pfn_to_page(hmmnic_meta_pfn(pp));
+	zone_device_page_init(page);
+	return page;
+
+err:
+	__free_page(backing);
+	return NULL;
+}
+
+/* dev_pagemap_ops.page_free: the last reference to a device page went. */
+static void hmmnic_pool_page_free(struct page *page)
+{
+	struct hmmnic_pool_chunk *chunk = hmmnic_page_chunk(page);
+	struct hmmnic_pool_page *pp = hmmnic_page_meta(page);
+	struct hmmnic_pool *pool = chunk->pool;
+	struct page *backing;
+	unsigned long flags;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	backing = pp->backing;
+	pp->backing = NULL;
+	if (chunk->removing)
+		list_del_init(&pp->link);
+	else
+		list_move(&pp->link, &pool->free);
+	chunk->nr_used--;
+	pool->nr_used--;
+	spin_unlock_irqrestore(&pool->lock, flags);
+	if (backing)
+		__free_page(backing);
+}
+
+/*
+ * The backing page of @page, if @page is a device page of @hdev's pool;
+ * NULL for any other device-private page. Called by the data path with the
+ * span's lock held, which keeps the page in the pool (a page leaves only
+ * after the span's notifier dropped it from the mirror).
+ */
+struct page *hmmnic_pool_backing(struct hmmnic_dev *hdev, struct page *page)
+{
+	struct hmmnic_pool_page *pp;
+
+	if (page->pgmap->ops != &hmmnic_pool_ops ||
+	    page->pgmap->owner != hdev)
+		return NULL;
+	pp = hmmnic_page_meta(page);
+	if (!READ_ONCE(pp->referenced))
+		WRITE_ONCE(pp->referenced, true);
+	hmmnic_count(&hdev->stats, HMMNIC_CNT_POOL_HITS);
+	return pp->backing;
+}
+
+void hmmnic_pool_stats(struct hmmnic_dev *hdev, u64 *used, u64 *free)
+{
+	struct hmmnic_pool *pool = &hdev->pool;
+	unsigned long flags;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	*used = pool->nr_used;
+	*free = pool->limit > pool->nr_used ? pool->limit - pool->nr_used : 0;
+	spin_unlock_irqrestore(&pool->lock, flags);
+}
+
+/* ---- back to system memory: migrate_to_ram and eviction ---- */
+
+/* A system page with the bytes of device page @spage, locked; or NULL. */
+static struct page *hmmnic_pool_copy_out(struct page *spage,
+					 struct vm_area_struct *vma,
+					 unsigned long addr)
+{
+	struct page *dpage;
+
+	if (vma)
+		dpage = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
+	else
+		dpage = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOWARN);
+	if (!dpage)
+		return NULL;
+	lock_page(dpage);
+	copy_highpage(dpage, hmmnic_page_meta(spage)->backing);
+	return dpage;
+}
+
+/*
+ * dev_pagemap_ops.migrate_to_ram: the CPU touched a staged page. Copy it
+ * into a new system page. The span notifiers of every mirror drop the
+ * page first (the MIGRATE event's owner is the device, not a span).
+ */
+static vm_fault_t hmmnic_pool_migrate_to_ram(struct vm_fault *vmf)
+{
+	struct hmmnic_pool *pool = hmmnic_page_chunk(vmf->page)->pool;
+	unsigned long src = 0, dst = 0;
+	struct migrate_vma args = {
+		.vma = vmf->vma,
+		.start = vmf->address & PAGE_MASK,
+		.end = (vmf->address & PAGE_MASK) + PAGE_SIZE,
+		.src = &src,
+		.dst = &dst,
+		.pgmap_owner = pool->hdev,
+		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+		.fault_page = vmf->page,
+	};
+	u64 begin = ktime_get_ns();
+	struct page *dpage;
+	vm_fault_t ret = 0;
+
+	if (migrate_vma_setup(&args))
+		return VM_FAULT_SIGBUS;
+	if (src & MIGRATE_PFN_MIGRATE) {
+		dpage = hmmnic_pool_copy_out(migrate_pfn_to_page(src), vmf->vma,
+					     vmf->address);
+		if (dpage)
+			dst = migrate_pfn(page_to_pfn(dpage)) |
+			      (src & MIGRATE_PFN_WRITE);
+		else
+			ret = VM_FAULT_OOM;
+	}
+	migrate_vma_pages(&args);
+	if (src & MIGRATE_PFN_MIGRATE && dst)
+		hmmnic_count(&pool->hdev->stats, HMMNIC_CNT_POOL_MIGRATE_TO_RAM);
+	trace_hmmnic_pool_migrate_to_ram(pool->hdev, args.start,
+					 !!(src & MIGRATE_PFN_MIGRATE) && dst,
+					 ktime_get_ns() - begin);
+	/* not migrated (no memory, or someone else moved it): restored */
+	migrate_vma_finalize(&args);
+	return ret;
+}
+
+/*
+ * Move the device pages [@pfn, @pfn + @n) that are in use back to system
+ * memory, wherever they are mapped. Returns how many moved.
+ */
+static unsigned long hmmnic_pool_evict_range(struct hmmnic_pool *pool,
+					     unsigned long pfn,
+					     unsigned long n)
+{
+	unsigned long *src = kvcalloc(n, sizeof(*src), GFP_KERNEL);
+	unsigned long *dst = kvcalloc(n, sizeof(*dst), GFP_KERNEL);
+	unsigned long i, moved = 0;
+
+	if (!src || !dst)
+		goto out;
+	migrate_device_range(src, pfn, n);
+	for (i = 0; i < n; i++) {
+		struct page *dpage;
+
+		if (!(src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		dpage = hmmnic_pool_copy_out(migrate_pfn_to_page(src[i]),
+					     NULL, 0);
+		if (dpage)
+			dst[i] = migrate_pfn(page_to_pfn(dpage)) |
+				 (src[i] & MIGRATE_PFN_WRITE);
+	}
+	migrate_device_pages(src, dst, n);
+	for (i = 0; i < n; i++)
+		if (dst[i] && (src[i] & MIGRATE_PFN_MIGRATE))
+			moved++;
+	migrate_device_finalize(src, dst, n);
+out:
+	kvfree(src);
+	kvfree(dst);
+	return moved;
+}
+
+/*
+ * Evict cold pages until @want more pages fit under the pool size: CLOCK
+ * over the pages in use, skipping (and clearing) those the data path used
+ * since the last pass. Worker context.
+ */
+static void hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
+{
+	unsigned long pfns[16], n, i, moved = 0, scanned = 0, flags, over;
+	u64 begin = ktime_get_ns();
+
+	for (;;) {
+		spin_lock_irqsave(&pool->lock, flags);
+		over = pool->nr_used + want > pool->limit ?
+		       pool->nr_used + want - pool->limit : 0;
+		n = 0;
+		while (n < min_t(unsigned long, over, ARRAY_SIZE(pfns)) &&
+		       scanned < 2 * pool->nr_used + 2 &&
+		       !list_empty(&pool->clock)) {
+			struct hmmnic_pool_page *pp;
+
+			pp = list_first_entry(&pool->clock,
+					      struct hmmnic_pool_page, link);
+			list_move_tail(&pp->link, &pool->clock);
+			scanned++;
+			if (READ_ONCE(pp->referenced)) {
+				WRITE_ONCE(pp->referenced, false);
+				continue;
+			}
+			pfns[n++] = hmmnic_meta_pfn(pp);
+		}
+		spin_unlock_irqrestore(&pool->lock, flags);
+		if (!n)
+			break;
+		for (i = 0; i < n; i++)
+			moved += hmmnic_pool_evict_range(pool, pfns[i], 1);
+	}
+	if (moved) {
+		hmmnic_count_add(&pool->hdev->stats, HMMNIC_CNT_POOL_EVICTED,
+				 moved);
+		trace_hmmnic_pool_evict(pool->hdev, scanned, moved,
+					ktime_get_ns() - begin);
+	}
+}
+
+/* ---- staging ---- */
+
+/*
+ * Data-path hook, under @odp's lock: page @idx was accessed in system
+ * memory. Queue it for staging when it turns hot.
+ */
+void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx)
+{
+	struct hmmnic_pool *pool = &odp->mr->hdev->pool;
+	unsigned long window;
+	u16 heat, epoch;
+
+	if (!READ_ONCE(pool->staging) || odp->mr->no_staging ||
+	    !READ_ONCE(pool->limit))
+		return;
+	heat = odp->heat[idx];
+	if (heat & HMMNIC_HEAT_NOSTAGE)
+		return;
+	window = max(msecs_to_jiffies(READ_ONCE(pool->window_ms)), 1UL);
+	epoch = (jiffies / window) & 0x7f;
+	if ((heat >> 8) != epoch)
+		heat = epoch << 8;
+	if ((heat & 0xff) < 0xff)
+		heat++;
+	odp->heat[idx] = heat;
+	if ((heat & 0xff) != READ_ONCE(pool->threshold))
+		return;
+
+	spin_lock(&pool->qlock);
+	if (!pool->dying && pool->q_len < HMMNIC_STAGE_QUEUE) {
+		struct hmmnic_stage_req *req;
+
+		req = &pool->queue[(pool->q_head + pool->q_len++) %
+				   HMMNIC_STAGE_QUEUE];
+		/* the data path holds a reference already */
+		refcount_inc(&odp->mr->ref);
+		hmmnic_odp_span_hold(odp);
+		req->odp = odp;
+		req->idx = idx;
+		queue_work(hmmnic_wq, &pool->stage_work);
+	}
+	spin_unlock(&pool->qlock);
+}
+
+/* Undo what queueing @req took. */
+static void hmmnic_stage_req_put(struct hmmnic_stage_req *req)
+{
+	struct hmmnic_mr *mr = req->odp->mr;
+
+	hmmnic_odp_span_put(mr, req->odp);
+	hmmnic_mr_put(mr);
+}
+
+/*
+ * Copy the pages migrate_vma_setup() collected into new device pages, and
+ * point @odp's mirror at each device page in the same critical section as
+ * its copy. Returns how many device pages it set up.
+ */
+static unsigned long hmmnic_stage_copy(struct hmmnic_pool *pool,
+				       struct hmmnic_odp *odp,
+				       unsigned long idx,
+				       struct migrate_vma *args)
+{
+	unsigned long i, n = args->npages, set = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned long *ent = &odp->pfns[idx + i];
+		struct page *spage, *dpage;
+
+		args->dst[i] = 0;
+		spage = migrate_pfn_to_page(args->src[i]);
+		if (!spage || !(args->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		dpage = hmmnic_pool_alloc(pool);
+		if (!dpage)
+			continue;
+		spin_lock(&odp->lock);
+		copy_highpage(hmmnic_page_meta(dpage)->backing, spage);
+		if ((*ent & HMM_PFN_VALID) && hmm_pfn_to_page(*ent) == spage)
+			*ent = page_to_pfn(dpage) | HMM_PFN_VALID |
+			       (args->src[i] & MIGRATE_PFN_WRITE ?
+				HMM_PFN_WRITE : 0);
+		spin_unlock(&odp->lock);
+		args->dst[i] = migrate_pfn(page_to_pfn(dpage)) |
+			       (args->src[i] & MIGRATE_PFN_WRITE);
+		set++;
+	}
+	return set;
+}
+
+/*
+ * After migrate_vma_pages(): a page the core did not migrate stays in
+ * system memory. The data path may have written to its device copy
+ * meanwhile; copy that back (the system page is still unmapped and
+ * locked) and point the mirror at the system page again. Returns the
+ * pages that did move.
+ */
+static unsigned long hmmnic_stage_fixup(struct hmmnic_odp *odp,
+					unsigned long idx,
+					struct migrate_vma *args)
+{
+	unsigned long i, moved = 0;
+
+	for (i = 0; i < args->npages; i++) {
+		unsigned long *ent = &odp->pfns[idx + i];
+		struct page *spage, *dpage;
+
+		if (!args->dst[i])
+			continue;
+		if (args->src[i] & MIGRATE_PFN_MIGRATE) {
+			moved++;
+			continue;
+		}
+		spage = migrate_pfn_to_page(args->src[i]);
+		dpage = migrate_pfn_to_page(args->dst[i]);
+		spin_lock(&odp->lock);
+		if ((*ent & HMM_PFN_VALID) && hmm_pfn_to_page(*ent) == dpage) {
+			copy_highpage(spage, hmmnic_page_meta(dpage)->backing);
+			*ent = page_to_pfn(spage) | (*ent & HMM_PFN_FLAGS);
+		}
+		odp->heat[idx + i] |= HMMNIC_HEAT_NOSTAGE;
+		spin_unlock(&odp->lock);
+	}
+	return moved;
+}
+
+/* Stage pages [@idx, @idx + @n) of @odp, a run inside one span. */
+static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
+			     unsigned long idx, unsigned long n)
+{
+	struct hmmnic_mr *mr = odp->mr;
+	unsigned long start = odp->start + (idx << PAGE_SHIFT);
+	struct migrate_vma args = {
+		.src = pool->src,
+		.dst = pool->dst,
+		.start = start,
+		.end = start + (n << PAGE_SHIFT),
+		/* the span's own notifier keeps its mirror for this one */
+		.pgmap_owner = odp,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM,
+	};
+	u64 begin = ktime_get_ns();
+	unsigned long moved = 0, i;
+	struct vm_area_struct *vma;
+
+	if (!mmget_not_zero(mr->mm))
+		goto out;
+	hmmnic_pool_make_room(pool, n);
+	mmap_read_lock(mr->mm);
+	vma = vma_lookup(mr->mm, start);
+	if (vma) {
+		args.vma = vma;
+		args.end = min(args.end, vma->vm_end);
+		if (!migrate_vma_setup(&args)) {
+			if (args.cpages && hmmnic_stage_copy(pool, odp, idx,
+							     &args)) {
+				migrate_vma_pages(&args);
+				moved = hmmnic_stage_fixup(odp, idx, &args);
+			}
+			migrate_vma_finalize(&args);
+		}
+	}
+	mmap_read_unlock(mr->mm);
+	mmput(mr->mm);
+out:
+	if (moved < n) {
+		/* what did not move is not tried again until it changes */
+		spin_lock(&odp->lock);
+		for (i = 0; i < n; i++)
+			if (!(i < args.npages && (args.src[i] &
+						  MIGRATE_PFN_MIGRATE) &&
+			      args.dst[i]))
+				odp->heat[idx + i] |= HMMNIC_HEAT_NOSTAGE;
+		spin_unlock(&odp->lock);
+	}
+	hmmnic_count_add(&pool->hdev->stats, HMMNIC_CNT_POOL_STAGED, moved);
+	hmmnic_count_add(&pool->hdev->stats, HMMNIC_CNT_POOL_STAGE_FAILURES,
+			 n - moved);
+	trace_hmmnic_pool_stage(mr, start, n, moved, ktime_get_ns() - begin);
+}
+
+static int hmmnic_stage_req_cmp(const void *a, const void *b)
+{
+	const struct hmmnic_stage_req *x = a, *y = b;
+
+	if (x->odp != y->odp)
+		return x->odp < y->odp ? -1 : 1;
+	if (x->idx != y->idx)
+		return x->idx < y->idx ? -1 : 1;
+	return 0;
+}
+
+/* The staging worker: a batch of queued pages, then shrink if needed. */
+static void hmmnic_pool_stage_fn(struct work_struct *work)
+{
+	struct hmmnic_pool *pool = container_of(work, struct hmmnic_pool,
+						stage_work);
+	unsigned int batch = clamp_t(u32, READ_ONCE(pool->batch), 1,
+				     HMMNIC_STAGE_MAX_BATCH);
+	unsigned int i, j, n;
+	bool more;
+
+	spin_lock(&pool->qlock);
+	n = min(pool->q_len, batch);
+	for (i = 0; i < n; i++)
+		pool->reqs[i] = pool->queue[(pool->q_head + i) %
+					    HMMNIC_STAGE_QUEUE];
+	pool->q_head = (pool->q_head + n) % HMMNIC_STAGE_QUEUE;
+	pool->q_len -= n;
+	more = pool->q_len;
+	spin_unlock(&pool->qlock);
+
+	sort(pool->reqs, n, sizeof(*pool->reqs), hmmnic_stage_req_cmp, NULL);
+	for (i = 0; i < n; i = j) {
+		struct hmmnic_stage_req *first = &pool->reqs[i];
+		unsigned long next = first->idx + 1;
+
+		/* a run of consecutive pages of one span; duplicates merge */
+		for (j = i + 1; j < n && pool->reqs[j].odp == first->odp &&
+		     pool->reqs[j].idx <= next; j++)
+			next = pool->reqs[j].idx + 1;
+		if (!READ_ONCE(pool->dying))
+			hmmnic_stage_run(pool, first->odp, first->idx,
+					 next - first->idx);
+		while (i < j)
+			hmmnic_stage_req_put(&pool->reqs[i++]);
+	}
+	/* a smaller pool size takes effect here too */
+	hmmnic_pool_make_room(pool, 0);
+	if (more)
+		queue_work(hmmnic_wq, &pool->stage_work);
+}
+
+/* ---- knobs and state in debugfs ---- */
+
+static int hmmnic_pool_show(struct seq_file *m, void *unused)
+{
+	struct hmmnic_pool *pool = m->private;
+	struct hmmnic_stats *s = &pool->hdev->stats;
+	unsigned long flags, nr_pages, nr_used, limit, nchunks = 0;
+	struct hmmnic_pool_chunk *chunk;
+	unsigned int q_len;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	nr_pages = pool->nr_pages;
+	nr_used = pool->nr_used;
+	limit = pool->limit;
+	list_for_each_entry(chunk, &pool->chunks, link)
+		nchunks++;
+	spin_unlock_irqrestore(&pool->lock, flags);
+	spin_lock(&pool->qlock);
+	q_len = pool->q_len;
+	spin_unlock(&pool->qlock);
+
+	seq_printf(m, "size_pages %lu\n", limit);
+	seq_printf(m, "chunks %lu\n", nchunks);
+	seq_printf(m, "chunk_pages %lu\n", nr_pages);
+	seq_printf(m, "pool_pages_used %lu\n", nr_used);
+	seq_printf(m, "pool_pages_free %lu\n",
+		   limit > nr_used ? limit - nr_used : 0);
+	seq_printf(m, "pool_staged %lld\n",
+		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_STAGED]));
+	seq_printf(m, "pool_stage_failures %lld\n",
+		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_STAGE_FAILURES]));
+	seq_printf(m, "pool_evicted %lld\n",
+		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_EVICTED]));
+	seq_printf(m, "pool_migrate_to_ram %lld\n",
+		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_MIGRATE_TO_RAM]));
+	seq_printf(m, "pool_hits %lld\n",
+		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_HITS]));
+	seq_printf(m, "stage_queue %u\n", q_len);
+	seq_printf(m, "staging %d\n", READ_ONCE(pool->staging));
+	seq_printf(m, "stage_threshold %u\n", READ_ONCE(pool->threshold));
+	seq_printf(m, "stage_window_ms %u\n", READ_ONCE(pool->window_ms));
+	seq_printf(m, "stage_batch %u\n", READ_ONCE(pool->batch));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hmmnic_pool);
+
+static int hmmnic_pool_size_get(void *data, u64 *val)
+{
+	struct hmmnic_pool *pool = data;
+
+	*val = (READ_ONCE(pool->limit) << PAGE_SHIFT) >> 20;
+	return 0;
+}
+
+/* A new size; pages above it are evicted by the worker. */
+static int hmmnic_pool_size_set(void *data, u64 val)
+{
+	struct hmmnic_pool *pool = data;
+	unsigned long flags;
+
+	if (val > HMMNIC_POOL_MAX_MB)
+		return -EINVAL;
+	spin_lock_irqsave(&pool->lock, flags);
+	pool->limit = (val << 20) >> PAGE_SHIFT;
+	spin_unlock_irqrestore(&pool->lock, flags);
+	queue_work(hmmnic_wq, &pool->stage_work);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(hmmnic_pool_size_fops, hmmnic_pool_size_get,
+			 hmmnic_pool_size_set, "%llu\n");
+
+static int hmmnic_threshold_get(void *data, u64 *val)
+{
+	*val = READ_ONCE(((struct hmmnic_pool *)data)->threshold);
+	return 0;
+}
+
+static int hmmnic_threshold_set(void *data, u64 val)
+{
+	if (val < 1 || val > 255)
+		return -EINVAL;
+	WRITE_ONCE(((struct hmmnic_pool *)data)->threshold, val);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(hmmnic_threshold_fops, hmmnic_threshold_get,
+			 hmmnic_threshold_set, "%llu\n");
+
+static int hmmnic_batch_get(void *data, u64 *val)
+{
+	*val = READ_ONCE(((struct hmmnic_pool *)data)->batch);
+	return 0;
+}
+
+static int hmmnic_batch_set(void *data, u64 val)
+{
+	if (val < 1 || val > HMMNIC_STAGE_MAX_BATCH)
+		return -EINVAL;
+	WRITE_ONCE(((struct hmmnic_pool *)data)->batch, val);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(hmmnic_batch_fops, hmmnic_batch_get,
+			 hmmnic_batch_set, "%llu\n");
+
+static void hmmnic_pool_debugfs(struct hmmnic_pool *pool)
+{
+	struct dentry *dir;
+
+	dir = debugfs_create_dir(dev_name(&pool->hdev->ibdev.dev),
+				 hmmnic_debugfs_root);
+	pool->debugfs = dir;
+	debugfs_create_file("pool", 0444, dir, pool, &hmmnic_pool_fops);
+	debugfs_create_file_unsafe("pool_size_mb", 0644, dir, pool,
+				   &hmmnic_pool_size_fops);
+	debugfs_create_bool("staging", 0644, dir, &pool->staging);
+	debugfs_create_file_unsafe("stage_threshold", 0644, dir, pool,
+				   &hmmnic_threshold_fops);
+	debugfs_create_u32("stage_window_ms", 0644, dir, &pool->window_ms);
+	debugfs_create_file_unsafe("stage_batch", 0644, dir, pool,
+				   &hmmnic_batch_fops);
+}
+
+int hmmnic_debugfs_init(void)
+{
+	hmmnic_debugfs_root = debugfs_create_dir(HMMNIC_DRV_NAME, NULL);
+	return 0;
+}
+
+void hmmnic_debugfs_exit(void)
+{
+	debugfs_remove_recursive(hmmnic_debugfs_root);
+}
+
+/* ---- lifetime ---- */
+
+static const struct dev_pagemap_ops hmmnic_pool_ops = {
+	.page_free = hmmnic_pool_page_free,
+	.migrate_to_ram = hmmnic_pool_migrate_to_ram,
+};
+
+int hmmnic_pool_init(struct hmmnic_dev *hdev)
+{
+	struct hmmnic_pool *pool = &hdev->pool;
+
+	pool->hdev = hdev;
+	spin_lock_init(&pool->lock);
+	spin_lock_init(&pool->qlock);
+	mutex_init(&pool->grow_lock);
+	INIT_LIST_HEAD(&pool->free);
+	INIT_LIST_HEAD(&pool->clock);
+	INIT_LIST_HEAD(&pool->chunks);
+	INIT_WORK(&pool->stage_work, hmmnic_pool_stage_fn);
+	pool->limit = (min(hmmnic_pool_mb, HMMNIC_POOL_MAX_MB) << 20) >>
+		      PAGE_SHIFT;
+	pool->staging = hmmnic_staging;
+	pool->threshold = clamp(hmmnic_stage_threshold, 1U, 255U);
+	pool->window_ms = hmmnic_stage_window_ms;
+	pool->batch = clamp(hmmnic_stage_batch, 1U, HMMNIC_STAGE_MAX_BATCH);
+	pool->queue = kvcalloc(HMMNIC_STAGE_QUEUE, sizeof(*pool->queue),
+			       GFP_KERNEL);
+	pool->reqs = kvcalloc(HMMNIC_STAGE_MAX_BATCH, sizeof(*pool->reqs),
+			      GFP_KERNEL);
+	pool->src = kvcalloc(HMMNIC_STAGE_MAX_BATCH, sizeof(*pool->src),
+			     GFP_KERNEL);
+	pool->dst = kvcalloc(HMMNIC_STAGE_MAX_BATCH, sizeof(*pool->dst),
+			     GFP_KERNEL);
+	if (!pool->queue || !pool->reqs || !pool->src || !pool->dst) {
+		kvfree(pool->queue);
+		kvfree(pool->reqs);
+		kvfree(pool->src);
+		kvfree(pool->dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Once the device is registered under its name. */
+void hmmnic_pool_debugfs_add(struct hmmnic_dev *hdev)
+{
+	hmmnic_pool_debugfs(&hdev->pool);
+}
+
+/*
+ * Device removal, after every MR is gone: stop staging, move every staged
+ * page back to system memory (no user data is lost), then give the chunks
+ * back. memunmap_pages() waits for the last reference to each page.
+ */
+void hmmnic_pool_destroy(struct hmmnic_dev *hdev)
+{
+	struct hmmnic_pool *pool = &hdev->pool;
+	struct hmmnic_pool_chunk *chunk, *tmp;
+	unsigned long flags, left, tries;
+
+	if (!pool->hdev)
+		return;		/* the device failed before hmmnic_pool_init() */
+	spin_lock(&pool->qlock);
+	pool->dying = true;
+	spin_unlock(&pool->qlock);
+	cancel_work_sync(&pool->stage_work);
+	/* MR deregistration waited for every queued request: none is left */
+	WARN_ON(pool->q_len);
+	debugfs_remove_recursive(pool->debugfs);
+
+	spin_lock_irqsave(&pool->lock, flags);
+	list_for_each_entry(chunk, &pool->chunks, link) {
+		unsigned long i;
+
+		chunk->removing = true;
+		for (i = 0; i < HMMNIC_CHUNK_PAGES; i++)
+			if (!chunk->pages[i].backing)
+				list_del_init(&chunk->pages[i].link);
+	}
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	list_for_each_entry_safe(chunk, tmp, &pool->chunks, link) {
+		for (tries = 0;; tries++) {
+			spin_lock_irqsave(&pool->lock, flags);
+			left = chunk->nr_used;
+			spin_unlock_irqrestore(&pool->lock, flags);
+			if (!left)
+				break;
+			if (tries == 100)
+				pr_warn("%s: %lu pool pages still staged, retrying\n",
+					dev_name(&hdev->ibdev.dev), left);
+			hmmnic_count_add(&hdev->stats, HMMNIC_CNT_POOL_EVICTED,
+					 hmmnic_pool_evict_range(pool,
+								 chunk->first_pfn,
+								 HMMNIC_CHUNK_PAGES));
+			if (tries)
+				msleep(20);
+		}
+		memunmap_pages(&chunk->pgmap);
+		release_mem_region(chunk->pgmap.range.start,
+				   range_len(&chunk->pgmap.range));
+		list_del(&chunk->link);
+		kvfree(chunk);
+	}
+	kvfree(pool->queue);
+	kvfree(pool->reqs);
+	kvfree(pool->src);
+	kvfree(pool->dst);
+}

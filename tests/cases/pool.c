@@ -1,0 +1,697 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The NIC-private pool: ODP pages staged into hmmnic's device-private
+ * memory, served from there by RDMA, and moved back to system memory when
+ * the CPU touches them, the pool is full, or the device goes away. RC pairs
+ * in loopback (rctest.h); the staging threshold is 1, so that one RDMA
+ * access stages a page; /proc/self/pagemap tells whether a page is staged
+ * (not present, a swap-type entry: the device-private entry). Every byte
+ * that moves is compared.
+ *
+ * - read: RDMA READ stages the pages; a second READ is served from the
+ *   pool (pool_hits) and returns the same bytes; the CPU reads them back
+ *   through migrate_to_ram.
+ * - write: RDMA WRITE into staged pages stays in the pool; the CPU sees it.
+ * - cpu_write: the CPU writes staged pages (migrate_to_ram), RDMA reads
+ *   what it wrote.
+ * - fork: with staged pages the process forks; the child reads the
+ *   parent's data and writes its own copy, the parent's bytes stay as they
+ *   were, for the CPU and for RDMA.
+ * - munmap: unmapping staged pages frees them in the pool.
+ * - exit: a process that exits with staged pages leaves the pool as it
+ *   was.
+ * - evict: a pool of 2 MiB and 4 MiB of hot pages: cold pages are evicted
+ *   (pool_evicted), the pool never exceeds its size, every byte survives.
+ * - optout: an ODP region registered with HMMNICDV_REG_MR_NO_STAGING is
+ *   never staged.
+ * - owner: with a second device (HMMNIC_DEV2), pages staged in hmmnic0's
+ *   pool are never used as such by the other device: its access moves them
+ *   back to system memory (hmmnic0's pool_migrate_to_ram), and the data
+ *   is right.
+ * - stress: CPU writers and RDMA WRITE/READ traffic on the same pages for
+ *   POOL_STRESS_SECONDS (default 60) while staging and migrate_to_ram race;
+ *   zero mismatches.
+ *
+ *   pool [CASE...]
+ *   pool --hold FILE   stage a pattern, touch FILE, wait for SIGUSR1, then
+ *                      check the pattern with the CPU (for rmmod tests)
+ *   pool --exit        stage pages and exit without cleaning up
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hmmtest.h"
+#include "rctest.h"
+#include "../../userspace-provider/hmmnicdv.h"
+
+#define PAGE		4096
+#define ODP		(ACCESS_ALL | IBV_ACCESS_ON_DEMAND)
+#define DEBUGFS		"/sys/kernel/debug/hmmnic"
+
+static struct pair P;
+
+/* ---- the pool's knobs and state ---- */
+
+static void knob_set_dev(const char *dev, const char *name, const char *val)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), DEBUGFS "/%s/%s", dev, name);
+	f = fopen(path, "w");
+	CHECK(f, "open %s: %s", path, strerror(errno));
+	CHECK(fputs(val, f) >= 0 && !fclose(f), "write %s=%s", path, val);
+}
+
+static void knob_set(const char *name, const char *val)
+{
+	knob_set_dev(ht_dev_name(), name, val);
+}
+
+/* Threshold 1 in a long window: one access stages a page. */
+static void knobs_eager(void)
+{
+	knob_set("staging", "1");
+	knob_set("stage_threshold", "1");
+	knob_set("stage_window_ms", "10000");
+	knob_set("stage_batch", "64");
+	knob_set("pool_size_mb", "64");
+}
+
+static uint64_t dev_counter(const char *dev, const char *name)
+{
+	char path[256], buf[64];
+	int err;
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/%s/ports/1/hw_counters/%s", dev, name);
+	err = ht_read_file(path, buf, sizeof(buf));
+	CHECK(!err, "read %s: %s", path, strerror(-err));
+	return strtoull(buf, NULL, 0);
+}
+
+/* A gauge, read after the core's 10 ms counter cache has expired. */
+static uint64_t gauge(const char *name)
+{
+	sleep_us(15000);
+	return dev_counter(ht_dev_name(), name);
+}
+
+/* Wait until @name of @dev reaches @want; return its value. */
+static uint64_t wait_counter(const char *dev, const char *name, uint64_t want,
+			     int ms)
+{
+	uint64_t deadline = now_ms() + ms, v;
+
+	while ((v = dev_counter(dev, name)) < want && now_ms() < deadline)
+		sleep_us(10000);
+	return v;
+}
+
+/* Pages of [@buf, @buf + @len) that are staged (device-private entries). */
+static size_t staged_pages(const void *buf, size_t len)
+{
+	uint64_t ent, va = (uintptr_t)buf;
+	size_t n = 0, i;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	CHECK(fd >= 0, "open pagemap: %s", strerror(errno));
+	for (i = 0; i < len / PAGE; i++) {
+		off_t off = (off_t)((va / PAGE) + i) * sizeof(ent);
+
+		CHECK(pread(fd, &ent, sizeof(ent), off) == sizeof(ent),
+		      "read pagemap");
+		/* bit 63: present, bit 62: swap (device-private entry) */
+		if (!(ent >> 63 & 1) && (ent >> 62 & 1))
+			n++;
+	}
+	close(fd);
+	return n;
+}
+
+static void *map_pages(size_t len)
+{
+	void *buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(buf != MAP_FAILED, "mmap: %s", strerror(errno));
+	/* 4 KiB pages: a huge page would be split by staging anyway */
+	madvise(buf, len, MADV_NOHUGEPAGE);
+	return buf;
+}
+
+/* ---- RDMA between a (pinned) and b (the region under test) ---- */
+
+static void rdma(struct ibv_qp *qp, struct ibv_cq *cq, enum ibv_wr_opcode op,
+		 void *local, uint32_t lkey, void *remote, uint32_t rkey,
+		 uint32_t len)
+{
+	static uint64_t wr_id;
+	struct ibv_wc wc;
+
+	post1(qp, ++wr_id, op, local, len, lkey, (uintptr_t)remote, rkey);
+	expect_ok(cq, &wc, wr_id, op == IBV_WR_RDMA_READ ? IBV_WC_RDMA_READ :
+		  IBV_WC_RDMA_WRITE, qp, "RDMA on the pool region");
+}
+
+/*
+ * READ all of @region (an ODP MR) in 64 KiB pieces into @local, and wait
+ * until the worker staged @expect more pages.
+ */
+static void read_all(void *local, struct ibv_mr *lmr, void *region,
+		     struct ibv_mr *mr, size_t len)
+{
+	size_t off;
+
+	for (off = 0; off < len; off += 65536)
+		rdma(P.a.qp, P.a.scq, IBV_WR_RDMA_READ, (char *)local + off,
+		     lmr->lkey, (char *)region + off, mr->rkey,
+		     len - off < 65536 ? len - off : 65536);
+}
+
+static void stage(void *local, struct ibv_mr *lmr, void *region,
+		  struct ibv_mr *mr, size_t len)
+{
+	uint64_t s0 = dev_counter(ht_dev_name(), "pool_staged");
+	uint64_t deadline = now_ms() + 10000;
+
+	read_all(local, lmr, region, mr, len);
+	while (staged_pages(region, len) < len / PAGE && now_ms() < deadline)
+		sleep_us(10000);
+	CHECK(staged_pages(region, len) == len / PAGE,
+	      "%zu of %zu pages staged (pool_staged %" PRIu64 " -> %" PRIu64
+	      ")", staged_pages(region, len), len / PAGE, s0,
+	      dev_counter(ht_dev_name(), "pool_staged"));
+}
+
+struct bufs {
+	size_t len;
+	uint8_t *region, *local, *want;
+	struct ibv_mr *mr, *lmr;
+};
+
+static void bufs_init(struct bufs *b, size_t len, int mr_flags)
+{
+	b->len = len;
+	b->region = map_pages(len);
+	b->local = map_pages(len);
+	b->want = malloc(len);
+	CHECK(b->want, "malloc");
+	fill_random(b->want, len);
+	memcpy(b->region, b->want, len);
+	b->lmr = reg(pd, b->local, len, ACCESS_ALL);
+	if (mr_flags) {
+		void *h = dlopen("libhmmnic-rdmav34.so", RTLD_NOW | RTLD_NOLOAD);
+		hmmnicdv_reg_mr_fn fn;
+
+		CHECK(h, "the hmmnic provider is not loaded: %s", dlerror());
+		fn = (hmmnicdv_reg_mr_fn)dlsym(h, "hmmnicdv_reg_mr");
+		CHECK(fn, "no hmmnicdv_reg_mr in the provider");
+		b->mr = fn(pd, b->region, len, ODP, mr_flags);
+		CHECK(b->mr, "hmmnicdv_reg_mr: %s", strerror(errno));
+	} else {
+		b->mr = reg(pd, b->region, len, ODP);
+	}
+}
+
+static void bufs_fini(struct bufs *b)
+{
+	CHECK(!ibv_dereg_mr(b->mr) && !ibv_dereg_mr(b->lmr), "dereg_mr");
+	munmap(b->region, b->len);
+	munmap(b->local, b->len);
+	free(b->want);
+}
+
+/* ---- cases ---- */
+
+static void case_read(void)
+{
+	const char *dev = ht_dev_name();
+	uint64_t hits, m2r;
+	struct bufs b;
+
+	knobs_eager();
+	bufs_init(&b, 64 * PAGE, 0);
+	stage(b.local, b.lmr, b.region, b.mr, b.len);
+	check_bytes(b.local, b.want, b.len, "first READ");
+
+	memset(b.local, 0, b.len);
+	hits = dev_counter(dev, "pool_hits");
+	m2r = dev_counter(dev, "pool_migrate_to_ram");
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	check_bytes(b.local, b.want, b.len, "READ from the pool");
+	CHECK(wait_counter(dev, "pool_hits", hits + 64, 1000) >= hits + 64,
+	      "pool_hits did not count the staged pages");
+	CHECK(staged_pages(b.region, b.len) == 64,
+	      "a READ moved staged pages");
+	CHECK(dev_counter(dev, "pool_migrate_to_ram") == m2r,
+	      "migrate_to_ram without a CPU access");
+
+	check_bytes(b.region, b.want, b.len, "CPU read of staged pages");
+	CHECK(!staged_pages(b.region, b.len), "pages still staged after the CPU read");
+	CHECK(wait_counter(dev, "pool_migrate_to_ram", m2r + 64, 1000) >= m2r + 64,
+	      "pool_migrate_to_ram did not count 64 pages");
+	bufs_fini(&b);
+	ht_log("read: 64 pages staged, READ served from the pool, CPU read them back");
+}
+
+static void case_write(void)
+{
+	struct bufs b;
+
+	knobs_eager();
+	bufs_init(&b, 32 * PAGE, 0);
+	stage(b.local, b.lmr, b.region, b.mr, b.len);
+	fill_random(b.want, b.len);
+	memcpy(b.local, b.want, b.len);
+	rdma(P.a.qp, P.a.scq, IBV_WR_RDMA_WRITE, b.local, b.lmr->lkey,
+	     b.region, b.mr->rkey, b.len);
+	CHECK(staged_pages(b.region, b.len) == 32, "a WRITE moved staged pages");
+	check_bytes(b.region, b.want, b.len, "CPU read after RDMA WRITE to the pool");
+	bufs_fini(&b);
+	ht_log("write: RDMA WRITE into 32 staged pages is what the CPU reads");
+}
+
+static void case_cpu_write(void)
+{
+	struct bufs b;
+
+	knobs_eager();
+	knob_set("staging", "0");
+	bufs_init(&b, 32 * PAGE, 0);
+	knob_set("staging", "1");
+	stage(b.local, b.lmr, b.region, b.mr, b.len);
+	knob_set("staging", "0");	/* the READ below must not restage */
+	fill_random(b.want, b.len);
+	memcpy(b.region, b.want, b.len);
+	CHECK(!staged_pages(b.region, b.len), "CPU writes left pages staged");
+	memset(b.local, 0, b.len);
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	check_bytes(b.local, b.want, b.len, "READ after CPU writes");
+	bufs_fini(&b);
+	knob_set("staging", "1");
+	ht_log("cpu_write: CPU writes to staged pages are what RDMA reads");
+}
+
+static void case_fork(void)
+{
+	struct bufs b;
+	uint8_t *orig;
+	pid_t pid;
+	int status;
+
+	knobs_eager();
+	bufs_init(&b, 16 * PAGE, 0);
+	stage(b.local, b.lmr, b.region, b.mr, b.len);
+	orig = malloc(b.len);
+	CHECK(orig, "malloc");
+	memcpy(orig, b.want, b.len);
+
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		/* the child: sees the parent's data, then writes its own */
+		if (memcmp(b.region, orig, b.len))
+			_exit(2);
+		memset(b.region, 0x5a, b.len);
+		_exit(b.region[100] == 0x5a ? 0 : 3);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(status) && !WEXITSTATUS(status),
+	      "child: status %#x (2: wrong data after fork)", status);
+	memset(b.local, 0, b.len);
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	check_bytes(b.local, orig, b.len, "parent's pages by RDMA after the child wrote");
+	check_bytes(b.region, orig, b.len, "parent's pages by the CPU");
+	free(orig);
+	bufs_fini(&b);
+	ht_log("fork: the child saw the staged data and wrote its own copy; the parent's bytes are unchanged");
+}
+
+static void case_munmap(void)
+{
+	uint64_t used;
+	struct bufs b;
+
+	knobs_eager();
+	bufs_init(&b, 32 * PAGE, 0);
+	used = gauge("pool_pages_used");
+	stage(b.local, b.lmr, b.region, b.mr, b.len);
+	CHECK(gauge("pool_pages_used") == used + 32,
+	      "pool_pages_used %" PRIu64 " with 32 pages staged, was %" PRIu64,
+	      gauge("pool_pages_used"), used);
+	CHECK(!munmap(b.region, b.len), "munmap");
+	CHECK(gauge("pool_pages_used") == used,
+	      "pool_pages_used %" PRIu64 " after munmap, was %" PRIu64,
+	      gauge("pool_pages_used"), used);
+	b.region = map_pages(b.len);	/* bufs_fini unmaps it */
+	bufs_fini(&b);
+	ht_log("munmap: the staged pages went back to the pool");
+}
+
+/* --exit: stage pages in this process and leave without cleaning up. */
+static int exit_child(void)
+{
+	struct bufs b;
+
+	rc_setup();
+	pair_create(&P, &default_opts);
+	knobs_eager();
+	bufs_init(&b, 32 * PAGE, 0);
+	stage(b.local, b.lmr, b.region, b.mr, b.len);
+	_exit(0);
+}
+
+static void case_exit(void)
+{
+	const char *dev = ht_dev_name();
+	char cmd[512];
+	uint64_t used = gauge("pool_pages_used");
+	uint64_t staged = dev_counter(dev, "pool_staged");
+	int ret;
+
+	snprintf(cmd, sizeof(cmd), "/proc/%d/exe --exit", getpid());
+	ret = system(cmd);
+	CHECK(ret == 0, "the --exit child failed (%d)", ret);
+	CHECK(dev_counter(dev, "pool_staged") >= staged + 32,
+	      "the child staged nothing");
+	CHECK(gauge("pool_pages_used") == used,
+	      "pool_pages_used %" PRIu64 " after the child exited, was %"
+	      PRIu64, gauge("pool_pages_used"), used);
+	ht_log("exit: a process that exited with 32 staged pages left the pool as it was");
+}
+
+static void case_evict(void)
+{
+	const char *dev = ht_dev_name();
+	size_t len = 1024 * PAGE;	/* 4 MiB, twice the pool */
+	uint64_t ev;
+	struct bufs b;
+
+	knobs_eager();
+	knob_set("pool_size_mb", "2");
+	ev = dev_counter(dev, "pool_evicted");
+	bufs_init(&b, len, 0);
+	read_all(b.local, b.lmr, b.region, b.mr, len);
+	check_bytes(b.local, b.want, len, "READ of 4 MiB");
+	CHECK(wait_counter(dev, "pool_evicted", ev + 256, 10000) >= ev + 256,
+	      "pool_evicted %" PRIu64 " -> %" PRIu64 ": nothing evicted", ev,
+	      dev_counter(dev, "pool_evicted"));
+	CHECK(gauge("pool_pages_used") <= 512,
+	      "pool_pages_used %" PRIu64 " over the 512-page pool",
+	      gauge("pool_pages_used"));
+	CHECK(staged_pages(b.region, len) <= 512, "more pages staged than the pool holds");
+	memset(b.local, 0, len);
+	read_all(b.local, b.lmr, b.region, b.mr, len);
+	check_bytes(b.local, b.want, len, "READ after eviction");
+	check_bytes(b.region, b.want, len, "CPU read after eviction");
+	bufs_fini(&b);
+	knob_set("pool_size_mb", "64");
+	ht_log("evict: 4 MiB of hot pages through a 2 MiB pool, %" PRIu64
+	       " evicted, every byte intact", dev_counter(dev, "pool_evicted") - ev);
+}
+
+static void case_optout(void)
+{
+	const char *dev = ht_dev_name();
+	uint64_t staged = dev_counter(dev, "pool_staged");
+	struct bufs b;
+
+	knobs_eager();
+	bufs_init(&b, 32 * PAGE, HMMNICDV_REG_MR_NO_STAGING);
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	check_bytes(b.local, b.want, b.len, "READ of the opted-out region");
+	sleep_us(200000);
+	CHECK(!staged_pages(b.region, b.len), "an opted-out region was staged");
+	CHECK(dev_counter(dev, "pool_staged") == staged, "pool_staged moved");
+	bufs_fini(&b);
+	ht_log("optout: a region registered with NO_STAGING stays in system memory");
+}
+
+/*
+ * A second device on another netdev (HMMNIC_DEV2, set up by the caller):
+ * its QPs and region over the same pages. Pages staged in our pool are not
+ * the other device's: its access brings them back to system memory.
+ */
+static void case_owner(void)
+{
+	const char *dev = ht_dev_name(), *dev2 = getenv("HMMNIC_DEV2");
+	struct ibv_context *ctx1 = ctx;
+	struct ibv_pd *pd1 = pd;
+	union ibv_gid gid1 = gid;
+	struct ibv_mr *mr2, *lmr2;
+	uint64_t m2r, hits2;
+	struct pair p2;
+	struct bufs b;
+
+	if (!dev2) {
+		ht_log("owner: HMMNIC_DEV2 not set, skipped");
+		return;
+	}
+	knobs_eager();
+	knob_set_dev(dev2, "staging", "0");
+	bufs_init(&b, 32 * PAGE, 0);
+	stage(b.local, b.lmr, b.region, b.mr, b.len);
+
+	/* the second device, through the same helpers */
+	ctx = ht_open(dev2);
+	pd = ibv_alloc_pd(ctx);
+	CHECK(pd, "alloc_pd on %s", dev2);
+	CHECK(!ibv_query_gid(ctx, PORT, GID_INDEX, &gid), "query_gid on %s",
+	      dev2);
+	pair_create(&p2, &default_opts);
+	mr2 = reg(pd, b.region, b.len, ODP);
+	lmr2 = reg(pd, b.local, b.len, ACCESS_ALL);
+	m2r = dev_counter(dev, "pool_migrate_to_ram");
+	hits2 = dev_counter(dev2, "pool_hits");
+	memset(b.local, 0, b.len);
+	post1(p2.a.qp, 1, IBV_WR_RDMA_READ, b.local, b.len, lmr2->lkey,
+	      (uintptr_t)b.region, mr2->rkey);
+	{
+		struct ibv_wc wc;
+
+		expect_ok(p2.a.scq, &wc, 1, IBV_WC_RDMA_READ, p2.a.qp,
+			  "READ through the second device");
+	}
+	check_bytes(b.local, b.want, b.len, "READ through the second device");
+	CHECK(!staged_pages(b.region, b.len),
+	      "the second device left pages in the first one's pool");
+	CHECK(wait_counter(dev, "pool_migrate_to_ram", m2r + 32, 1000) >= m2r + 32,
+	      "%s: pool_migrate_to_ram did not count the pages %s took", dev,
+	      dev2);
+	CHECK(dev_counter(dev2, "pool_hits") == hits2,
+	      "%s counted pool hits on pages of %s", dev2, dev);
+	CHECK(!ibv_dereg_mr(mr2) && !ibv_dereg_mr(lmr2), "dereg_mr");
+	pair_destroy(&p2);
+	CHECK(!ibv_dealloc_pd(pd) && !ibv_close_device(ctx), "close %s", dev2);
+	ctx = ctx1;
+	pd = pd1;
+	gid = gid1;
+	bufs_fini(&b);
+	ht_log("owner: %s's access moved 32 pages out of %s's pool (migrate_to_ram), data intact",
+	       dev2, dev);
+}
+
+/* ---- stress ---- */
+
+#define ST_PAGES	64
+#define ST_HALF		(PAGE / 2)
+
+static atomic_bool st_stop;
+static atomic_ulong st_cpu_bad, st_cpu_rounds;
+static uint8_t *st_region;
+
+/*
+ * The CPU owns the first half of each page: each round it checks that
+ * every eighth word still holds the last round's number, writes the new
+ * one and reads it back, so a write lost in a migration shows as a stale
+ * word.
+ */
+static void *st_cpu(void *arg)
+{
+	uint64_t round = 0;
+
+	(void)arg;
+	while (!atomic_load(&st_stop)) {
+		size_t p, w;
+
+		round++;
+		for (p = 0; p < ST_PAGES; p++) {
+			uint64_t *words = (uint64_t *)(st_region + p * PAGE);
+
+			/* what the last round wrote is still there */
+			for (w = 0; w < ST_HALF / 8 && round > 1; w += 8)
+				if (words[w] != ((round - 1) << 16 | p))
+					atomic_fetch_add(&st_cpu_bad, 1);
+			for (w = 0; w < ST_HALF / 8; w += 8)
+				words[w] = round << 16 | p;
+			for (w = 0; w < ST_HALF / 8; w += 8)
+				if (words[w] != (round << 16 | p))
+					atomic_fetch_add(&st_cpu_bad, 1);
+		}
+		atomic_fetch_add(&st_cpu_rounds, 1);
+	}
+	return NULL;
+}
+
+static void case_stress(void)
+{
+	const char *dev = ht_dev_name();
+	const char *env = getenv("POOL_STRESS_SECONDS");
+	int seconds = env ? atoi(env) : 60;
+	uint64_t s0 = dev_counter(dev, "pool_staged");
+	uint64_t m0 = dev_counter(dev, "pool_migrate_to_ram");
+	uint64_t end, rounds = 0, rdma_bad = 0;
+	size_t len = ST_PAGES * PAGE, p;
+	uint8_t *src, *back;
+	struct ibv_mr *mr, *smr, *bmr;
+	pthread_t th;
+
+	knobs_eager();
+	st_region = map_pages(len);
+	memset(st_region, 0, len);
+	src = map_pages(len);
+	back = map_pages(len);
+	mr = reg(pd, st_region, len, ODP);
+	smr = reg(pd, src, len, ACCESS_ALL);
+	bmr = reg(pd, back, len, ACCESS_ALL);
+	atomic_store(&st_stop, false);
+	CHECK(!pthread_create(&th, NULL, st_cpu, NULL), "pthread_create");
+
+	/*
+	 * RDMA owns the second half of each page: WRITE a new pattern to it,
+	 * READ it back, compare.
+	 */
+	end = now_ms() + seconds * 1000ull;
+	while (now_ms() < end) {
+		rounds++;
+		for (p = 0; p < ST_PAGES; p++)
+			fill_pattern(src + p * PAGE + ST_HALF, ST_HALF,
+				     (uint8_t)(rounds * 31 + p));
+		for (p = 0; p < ST_PAGES; p++)
+			rdma(P.a.qp, P.a.scq, IBV_WR_RDMA_WRITE,
+			     src + p * PAGE + ST_HALF, smr->lkey,
+			     st_region + p * PAGE + ST_HALF, mr->rkey, ST_HALF);
+		memset(back, 0, len);
+		for (p = 0; p < ST_PAGES; p++)
+			rdma(P.a.qp, P.a.scq, IBV_WR_RDMA_READ,
+			     back + p * PAGE + ST_HALF, bmr->lkey,
+			     st_region + p * PAGE + ST_HALF, mr->rkey, ST_HALF);
+		for (p = 0; p < ST_PAGES; p++)
+			if (memcmp(back + p * PAGE + ST_HALF,
+				   src + p * PAGE + ST_HALF, ST_HALF))
+				rdma_bad++;
+	}
+	atomic_store(&st_stop, true);
+	pthread_join(th, NULL);
+
+	/* the last RDMA round is what the CPU sees in the second halves */
+	for (p = 0; p < ST_PAGES; p++)
+		if (memcmp(st_region + p * PAGE + ST_HALF,
+			   src + p * PAGE + ST_HALF, ST_HALF))
+			rdma_bad++;
+	ht_log("stress: %d s, %" PRIu64 " RDMA rounds, %lu CPU rounds, "
+	       "staged %" PRIu64 ", migrate_to_ram %" PRIu64 ", mismatches: "
+	       "RDMA %" PRIu64 ", CPU %lu", seconds, rounds,
+	       atomic_load(&st_cpu_rounds),
+	       dev_counter(dev, "pool_staged") - s0,
+	       dev_counter(dev, "pool_migrate_to_ram") - m0, rdma_bad,
+	       atomic_load(&st_cpu_bad));
+	CHECK(!rdma_bad && !atomic_load(&st_cpu_bad), "mismatches");
+	CHECK(dev_counter(dev, "pool_staged") > s0 &&
+	      dev_counter(dev, "pool_migrate_to_ram") > m0,
+	      "the stress run neither staged nor migrated back");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr) && !ibv_dereg_mr(bmr),
+	      "dereg_mr");
+	munmap(st_region, len);
+	munmap(src, len);
+	munmap(back, len);
+}
+
+/* --hold FILE: for rmmod with staged pages (tests/cases/pool_rmmod.sh). */
+static volatile sig_atomic_t hold_go;
+
+static void hold_sig(int sig)
+{
+	(void)sig;
+	hold_go = 1;
+}
+
+static int hold(const char *ready)
+{
+	size_t len = 64 * PAGE;
+	struct bufs b;
+	FILE *f;
+
+	signal(SIGUSR1, hold_sig);
+	rc_setup();
+	pair_create(&P, &default_opts);
+	knobs_eager();
+	bufs_init(&b, len, 0);
+	stage(b.local, b.lmr, b.region, b.mr, b.len);
+	f = fopen(ready, "w");
+	CHECK(f && !fclose(f), "create %s", ready);
+	while (!hold_go)
+		pause();
+	/* the device is gone; the pages must be back in system memory */
+	CHECK(!staged_pages(b.region, len), "pages still staged after removal");
+	check_bytes(b.region, b.want, len, "staged data after the device went");
+	ht_log("hold: 64 staged pages came back intact after the device went");
+	_exit(0);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} cases[] = {
+	{ "read", case_read },
+	{ "write", case_write },
+	{ "cpu_write", case_cpu_write },
+	{ "fork", case_fork },
+	{ "munmap", case_munmap },
+	{ "exit", case_exit },
+	{ "evict", case_evict },
+	{ "optout", case_optout },
+	{ "owner", case_owner },
+	{ "stress", case_stress },
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+	int n = 0;
+
+	if (argc == 3 && !strcmp(argv[1], "--hold"))
+		return hold(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "--exit"))
+		return exit_child();
+	rc_setup();
+	pair_create(&P, &default_opts);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (!case_selected(cases[i].name, argc, argv))
+			continue;
+		n++;
+		ht_log("case %s", cases[i].name);
+		cases[i].fn();
+		ht_log("case %s: ok", cases[i].name);
+	}
+	pair_destroy(&P);
+	CHECK(n, "no case matches the arguments");
+	knob_set("stage_threshold", "32");
+	knob_set("stage_window_ms", "100");
+	rc_teardown();
+	return 0;
+}

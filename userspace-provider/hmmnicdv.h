@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * hmmnic direct verbs: what the hmmnic provider offers beyond libibverbs.
+ * The functions live in the provider, libhmmnic-rdmav34.so, which
+ * libibverbs has loaded once a device is open; find them with
+ * dlopen("libhmmnic-rdmav34.so", RTLD_NOW | RTLD_NOLOAD) and dlsym().
+ */
+#ifndef HMMNICDV_H
+#define HMMNICDV_H
+
+#include <stdint.h>
+
+#include <infiniband/verbs.h>
+
+/* An ODP region whose pages never move into the device's pool. */
+#define HMMNICDV_REG_MR_NO_STAGING	0x1
+
+/*
+ * ibv_reg_mr() on an hmmnic device, with flags (HMMNICDV_REG_MR_*).
+ * EOPNOTSUPP for another device or an unknown flag.
+ */
+struct ibv_mr *hmmnicdv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+			       int access, uint32_t flags);
+typedef struct ibv_mr *(*hmmnicdv_reg_mr_fn)(struct ibv_pd *pd, void *addr,
+					     size_t length, int access,
+					     uint32_t flags);
+
+#endif /* HMMNICDV_H */
