@@ -78,11 +78,15 @@ struct hmmnic_stage_req {
  * @grow_lock: serializes adding chunks
  * @qlock: guards the stage queue; taken inside odp->lock
  * @queue, @q_head, @q_len: the stage requests, a ring
- * @stage_work: the worker that stages queued pages and evicts
+ * @stage_work: the worker that stages queued pages and evicts; it runs
+ *              a jiffy after the first request, or at once when a batch
+ *              is queued, so that requests gather into long runs
  * @src, @dst: the worker's migrate_vma arrays
  * @reqs: the worker's private copy of a batch of requests
  * @dying: teardown has begun; nothing is queued any more
  * @staging, @threshold, @window_ms, @batch: the staging policy knobs
+ * @hold: requests wait in the queue until it is cleared (for measuring
+ *        the worker alone, with no traffic running)
  * @debugfs: the device's debugfs directory
  */
 struct hmmnic_pool {
@@ -99,7 +103,7 @@ struct hmmnic_pool {
 	struct hmmnic_stage_req *queue;
 	unsigned int q_head;
 	unsigned int q_len;
-	struct work_struct stage_work;
+	struct delayed_work stage_work;
 	unsigned long *src;
 	unsigned long *dst;
 	struct hmmnic_stage_req *reqs;
@@ -108,6 +112,7 @@ struct hmmnic_pool {
 	u32 threshold;
 	u32 window_ms;
 	u32 batch;
+	bool hold;
 	struct dentry *debugfs;
 };
 

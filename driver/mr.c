@@ -755,7 +755,9 @@ int hmmnic_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 	if (!table)
 		return -EMSGSIZE;
 	if (rdma_nl_put_driver_string(msg, "odp", mr->odp_implicit ?
-				      "implicit" : "explicit"))
+				      "implicit" : "explicit") ||
+	    rdma_nl_put_driver_string(msg, "staging", mr->no_staging ?
+				      "off" : "on"))
 		goto err;
 	if (mr->odp_implicit &&
 	    rdma_nl_put_driver_u32(msg, "odp_children",

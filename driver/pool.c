@@ -461,7 +461,10 @@ void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx)
 		hmmnic_odp_span_hold(odp);
 		req->odp = odp;
 		req->idx = idx;
-		queue_work(hmmnic_wq, &pool->stage_work);
+		if (pool->q_len >= READ_ONCE(pool->batch))
+			mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
+		else
+			queue_delayed_work(hmmnic_wq, &pool->stage_work, 1);
 	}
 	spin_unlock(&pool->qlock);
 }
@@ -617,13 +620,16 @@ static int hmmnic_stage_req_cmp(const void *a, const void *b)
 /* The staging worker: a batch of queued pages, then shrink if needed. */
 static void hmmnic_pool_stage_fn(struct work_struct *work)
 {
-	struct hmmnic_pool *pool = container_of(work, struct hmmnic_pool,
+	struct hmmnic_pool *pool = container_of(to_delayed_work(work),
+						struct hmmnic_pool,
 						stage_work);
 	unsigned int batch = clamp_t(u32, READ_ONCE(pool->batch), 1,
 				     HMMNIC_STAGE_MAX_BATCH);
 	unsigned int i, j, n;
 	bool more;
 
+	if (READ_ONCE(pool->hold))
+		return;		/* clearing stage_hold runs it again */
 	spin_lock(&pool->qlock);
 	n = min(pool->q_len, batch);
 	for (i = 0; i < n; i++)
@@ -652,7 +658,7 @@ static void hmmnic_pool_stage_fn(struct work_struct *work)
 	/* a smaller pool size takes effect here too */
 	hmmnic_pool_make_room(pool, 0);
 	if (more)
-		queue_work(hmmnic_wq, &pool->stage_work);
+		mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
 }
 
 /* ---- knobs and state in debugfs ---- */
@@ -697,6 +703,7 @@ static int hmmnic_pool_show(struct seq_file *m, void *unused)
 	seq_printf(m, "stage_threshold %u\n", READ_ONCE(pool->threshold));
 	seq_printf(m, "stage_window_ms %u\n", READ_ONCE(pool->window_ms));
 	seq_printf(m, "stage_batch %u\n", READ_ONCE(pool->batch));
+	seq_printf(m, "stage_hold %d\n", READ_ONCE(pool->hold));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(hmmnic_pool);
@@ -720,7 +727,7 @@ static int hmmnic_pool_size_set(void *data, u64 val)
 	spin_lock_irqsave(&pool->lock, flags);
 	pool->limit = (val << 20) >> PAGE_SHIFT;
 	spin_unlock_irqrestore(&pool->lock, flags);
-	queue_work(hmmnic_wq, &pool->stage_work);
+	mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
 	return 0;
 }
 DEFINE_DEBUGFS_ATTRIBUTE(hmmnic_pool_size_fops, hmmnic_pool_size_get,
@@ -758,6 +765,24 @@ static int hmmnic_batch_set(void *data, u64 val)
 DEFINE_DEBUGFS_ATTRIBUTE(hmmnic_batch_fops, hmmnic_batch_get,
 			 hmmnic_batch_set, "%llu\n");
 
+static int hmmnic_hold_get(void *data, u64 *val)
+{
+	*val = READ_ONCE(((struct hmmnic_pool *)data)->hold);
+	return 0;
+}
+
+static int hmmnic_hold_set(void *data, u64 val)
+{
+	struct hmmnic_pool *pool = data;
+
+	WRITE_ONCE(pool->hold, !!val);
+	if (!val)
+		mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(hmmnic_hold_fops, hmmnic_hold_get, hmmnic_hold_set,
+			 "%llu\n");
+
 static void hmmnic_pool_debugfs(struct hmmnic_pool *pool)
 {
 	struct dentry *dir;
@@ -774,6 +799,8 @@ static void hmmnic_pool_debugfs(struct hmmnic_pool *pool)
 	debugfs_create_u32("stage_window_ms", 0644, dir, &pool->window_ms);
 	debugfs_create_file_unsafe("stage_batch", 0644, dir, pool,
 				   &hmmnic_batch_fops);
+	debugfs_create_file_unsafe("stage_hold", 0644, dir, pool,
+				   &hmmnic_hold_fops);
 }
 
 int hmmnic_debugfs_init(void)
@@ -805,7 +832,7 @@ int hmmnic_pool_init(struct hmmnic_dev *hdev)
 	INIT_LIST_HEAD(&pool->free);
 	INIT_LIST_HEAD(&pool->clock);
 	INIT_LIST_HEAD(&pool->chunks);
-	INIT_WORK(&pool->stage_work, hmmnic_pool_stage_fn);
+	INIT_DELAYED_WORK(&pool->stage_work, hmmnic_pool_stage_fn);
 	pool->limit = (min(hmmnic_pool_mb, HMMNIC_POOL_MAX_MB) << 20) >>
 		      PAGE_SHIFT;
 	pool->staging = hmmnic_staging;
@@ -852,7 +879,7 @@ void hmmnic_pool_destroy(struct hmmnic_dev *hdev)
 	spin_lock(&pool->qlock);
 	pool->dying = true;
 	spin_unlock(&pool->qlock);
-	cancel_work_sync(&pool->stage_work);
+	cancel_delayed_work_sync(&pool->stage_work);
 	/* MR deregistration waited for every queued request: none is left */
 	WARN_ON(pool->q_len);
 	debugfs_remove_recursive(pool->debugfs);

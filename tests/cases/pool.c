@@ -38,7 +38,6 @@
  *   pool --exit        stage pages and exit without cleaning up
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -120,38 +119,6 @@ static uint64_t wait_counter(const char *dev, const char *name, uint64_t want,
 	return v;
 }
 
-/* Pages of [@buf, @buf + @len) that are staged (device-private entries). */
-static size_t staged_pages(const void *buf, size_t len)
-{
-	uint64_t ent, va = (uintptr_t)buf;
-	size_t n = 0, i;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	CHECK(fd >= 0, "open pagemap: %s", strerror(errno));
-	for (i = 0; i < len / PAGE; i++) {
-		off_t off = (off_t)((va / PAGE) + i) * sizeof(ent);
-
-		CHECK(pread(fd, &ent, sizeof(ent), off) == sizeof(ent),
-		      "read pagemap");
-		/* bit 63: present, bit 62: swap (device-private entry) */
-		if (!(ent >> 63 & 1) && (ent >> 62 & 1))
-			n++;
-	}
-	close(fd);
-	return n;
-}
-
-static void *map_pages(size_t len)
-{
-	void *buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	CHECK(buf != MAP_FAILED, "mmap: %s", strerror(errno));
-	/* 4 KiB pages: a huge page would be split by staging anyway */
-	madvise(buf, len, MADV_NOHUGEPAGE);
-	return buf;
-}
-
 /* ---- RDMA between a (pinned) and b (the region under test) ---- */
 
 static void rdma(struct ibv_qp *qp, struct ibv_cq *cq, enum ibv_wr_opcode op,
@@ -188,11 +155,11 @@ static void stage(void *local, struct ibv_mr *lmr, void *region,
 	uint64_t deadline = now_ms() + 10000;
 
 	read_all(local, lmr, region, mr, len);
-	while (staged_pages(region, len) < len / PAGE && now_ms() < deadline)
+	while (ht_device_pages(region, len) < len / PAGE && now_ms() < deadline)
 		sleep_us(10000);
-	CHECK(staged_pages(region, len) == len / PAGE,
+	CHECK(ht_device_pages(region, len) == len / PAGE,
 	      "%zu of %zu pages staged (pool_staged %" PRIu64 " -> %" PRIu64
-	      ")", staged_pages(region, len), len / PAGE, s0,
+	      ")", ht_device_pages(region, len), len / PAGE, s0,
 	      dev_counter(ht_dev_name(), "pool_staged"));
 }
 
@@ -205,22 +172,15 @@ struct bufs {
 static void bufs_init(struct bufs *b, size_t len, int mr_flags)
 {
 	b->len = len;
-	b->region = map_pages(len);
-	b->local = map_pages(len);
+	b->region = ht_map_pages(len);
+	b->local = ht_map_pages(len);
 	b->want = malloc(len);
 	CHECK(b->want, "malloc");
 	fill_random(b->want, len);
 	memcpy(b->region, b->want, len);
 	b->lmr = reg(pd, b->local, len, ACCESS_ALL);
 	if (mr_flags) {
-		void *h = dlopen("libhmmnic-rdmav34.so", RTLD_NOW | RTLD_NOLOAD);
-		hmmnicdv_reg_mr_fn fn;
-
-		CHECK(h, "the hmmnic provider is not loaded: %s", dlerror());
-		fn = (hmmnicdv_reg_mr_fn)dlsym(h, "hmmnicdv_reg_mr");
-		CHECK(fn, "no hmmnicdv_reg_mr in the provider");
-		b->mr = fn(pd, b->region, len, ODP, mr_flags);
-		CHECK(b->mr, "hmmnicdv_reg_mr: %s", strerror(errno));
+		b->mr = ht_hmmnicdv_reg_mr(pd, b->region, len, ODP, mr_flags);
 	} else {
 		b->mr = reg(pd, b->region, len, ODP);
 	}
@@ -254,13 +214,13 @@ static void case_read(void)
 	check_bytes(b.local, b.want, b.len, "READ from the pool");
 	CHECK(wait_counter(dev, "pool_hits", hits + 64, 1000) >= hits + 64,
 	      "pool_hits did not count the staged pages");
-	CHECK(staged_pages(b.region, b.len) == 64,
+	CHECK(ht_device_pages(b.region, b.len) == 64,
 	      "a READ moved staged pages");
 	CHECK(dev_counter(dev, "pool_migrate_to_ram") == m2r,
 	      "migrate_to_ram without a CPU access");
 
 	check_bytes(b.region, b.want, b.len, "CPU read of staged pages");
-	CHECK(!staged_pages(b.region, b.len), "pages still staged after the CPU read");
+	CHECK(!ht_device_pages(b.region, b.len), "pages still staged after the CPU read");
 	CHECK(wait_counter(dev, "pool_migrate_to_ram", m2r + 64, 1000) >= m2r + 64,
 	      "pool_migrate_to_ram did not count 64 pages");
 	bufs_fini(&b);
@@ -278,7 +238,7 @@ static void case_write(void)
 	memcpy(b.local, b.want, b.len);
 	rdma(P.a.qp, P.a.scq, IBV_WR_RDMA_WRITE, b.local, b.lmr->lkey,
 	     b.region, b.mr->rkey, b.len);
-	CHECK(staged_pages(b.region, b.len) == 32, "a WRITE moved staged pages");
+	CHECK(ht_device_pages(b.region, b.len) == 32, "a WRITE moved staged pages");
 	check_bytes(b.region, b.want, b.len, "CPU read after RDMA WRITE to the pool");
 	bufs_fini(&b);
 	ht_log("write: RDMA WRITE into 32 staged pages is what the CPU reads");
@@ -296,7 +256,7 @@ static void case_cpu_write(void)
 	knob_set("staging", "0");	/* the READ below must not restage */
 	fill_random(b.want, b.len);
 	memcpy(b.region, b.want, b.len);
-	CHECK(!staged_pages(b.region, b.len), "CPU writes left pages staged");
+	CHECK(!ht_device_pages(b.region, b.len), "CPU writes left pages staged");
 	memset(b.local, 0, b.len);
 	read_all(b.local, b.lmr, b.region, b.mr, b.len);
 	check_bytes(b.local, b.want, b.len, "READ after CPU writes");
@@ -356,7 +316,7 @@ static void case_munmap(void)
 	CHECK(gauge("pool_pages_used") == used,
 	      "pool_pages_used %" PRIu64 " after munmap, was %" PRIu64,
 	      gauge("pool_pages_used"), used);
-	b.region = map_pages(b.len);	/* bufs_fini unmaps it */
+	b.region = ht_map_pages(b.len);	/* bufs_fini unmaps it */
 	bufs_fini(&b);
 	ht_log("munmap: the staged pages went back to the pool");
 }
@@ -412,7 +372,7 @@ static void case_evict(void)
 	CHECK(gauge("pool_pages_used") <= 512,
 	      "pool_pages_used %" PRIu64 " over the 512-page pool",
 	      gauge("pool_pages_used"));
-	CHECK(staged_pages(b.region, len) <= 512, "more pages staged than the pool holds");
+	CHECK(ht_device_pages(b.region, len) <= 512, "more pages staged than the pool holds");
 	memset(b.local, 0, len);
 	read_all(b.local, b.lmr, b.region, b.mr, len);
 	check_bytes(b.local, b.want, len, "READ after eviction");
@@ -435,7 +395,7 @@ static void case_optout(void)
 	read_all(b.local, b.lmr, b.region, b.mr, b.len);
 	check_bytes(b.local, b.want, b.len, "READ of the opted-out region");
 	sleep_us(200000);
-	CHECK(!staged_pages(b.region, b.len), "an opted-out region was staged");
+	CHECK(!ht_device_pages(b.region, b.len), "an opted-out region was staged");
 	CHECK(dev_counter(dev, "pool_staged") == staged, "pool_staged moved");
 	bufs_fini(&b);
 	ht_log("optout: a region registered with NO_STAGING stays in system memory");
@@ -487,7 +447,7 @@ static void case_owner(void)
 			  "READ through the second device");
 	}
 	check_bytes(b.local, b.want, b.len, "READ through the second device");
-	CHECK(!staged_pages(b.region, b.len),
+	CHECK(!ht_device_pages(b.region, b.len),
 	      "the second device left pages in the first one's pool");
 	CHECK(wait_counter(dev, "pool_migrate_to_ram", m2r + 32, 1000) >= m2r + 32,
 	      "%s: pool_migrate_to_ram did not count the pages %s took", dev,
@@ -561,10 +521,10 @@ static void case_stress(void)
 	pthread_t th;
 
 	knobs_eager();
-	st_region = map_pages(len);
+	st_region = ht_map_pages(len);
 	memset(st_region, 0, len);
-	src = map_pages(len);
-	back = map_pages(len);
+	src = ht_map_pages(len);
+	back = ht_map_pages(len);
 	mr = reg(pd, st_region, len, ODP);
 	smr = reg(pd, src, len, ACCESS_ALL);
 	bmr = reg(pd, back, len, ACCESS_ALL);
@@ -647,7 +607,7 @@ static int hold(const char *ready)
 	while (!hold_go)
 		pause();
 	/* the device is gone; the pages must be back in system memory */
-	CHECK(!staged_pages(b.region, len), "pages still staged after removal");
+	CHECK(!ht_device_pages(b.region, len), "pages still staged after removal");
 	check_bytes(b.region, b.want, len, "staged data after the device went");
 	ht_log("hold: 64 staged pages came back intact after the device went");
 	_exit(0);

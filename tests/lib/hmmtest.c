@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "hmmtest.h"
+#include "../../userspace-provider/hmmnicdv.h"
 
 void ht_fail(const char *file, int line, const char *fmt, ...)
 {
@@ -87,4 +93,51 @@ int ht_read_file(const char *path, char *buf, size_t len)
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
 	return 0;
+}
+
+void *ht_map_pages(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+size_t ht_device_pages(const void *buf, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t first = (uintptr_t)buf / page;
+	size_t n = 0, i;
+	uint64_t ent;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	CHECK(fd >= 0, "open pagemap: %s", strerror(errno));
+	for (i = 0; i < len / page; i++) {
+		CHECK(pread(fd, &ent, sizeof(ent),
+			    (off_t)(first + i) * sizeof(ent)) == sizeof(ent),
+		      "read pagemap");
+		/* bit 63: present, bit 62: swapped (or device-private) */
+		if (!(ent >> 63 & 1) && (ent >> 62 & 1))
+			n++;
+	}
+	close(fd);
+	return n;
+}
+
+struct ibv_mr *ht_hmmnicdv_reg_mr(struct ibv_pd *pd, void *addr,
+				  size_t length, int access, uint32_t flags)
+{
+	void *h = dlopen("libhmmnic-rdmav34.so", RTLD_NOW | RTLD_NOLOAD);
+	hmmnicdv_reg_mr_fn fn;
+	struct ibv_mr *mr;
+
+	CHECK(h, "the hmmnic provider is not loaded: %s", dlerror());
+	fn = (hmmnicdv_reg_mr_fn)dlsym(h, "hmmnicdv_reg_mr");
+	CHECK(fn, "no hmmnicdv_reg_mr in the provider");
+	mr = fn(pd, addr, length, access, flags);
+	CHECK(mr, "hmmnicdv_reg_mr: %s", strerror(errno));
+	dlclose(h);
+	return mr;
 }

@@ -32,4 +32,15 @@ struct ibv_context *ht_open(const char *name);
 /* Read a small sysfs or proc file into buf, without the newline. */
 int ht_read_file(const char *path, char *buf, size_t len);
 
+/* Fresh anonymous read/write pages, never huge pages. */
+void *ht_map_pages(size_t len);
+/*
+ * Pages of [buf, buf + len) that are in device memory: not present, with
+ * a swap-type entry in /proc/self/pagemap (a device-private entry).
+ */
+size_t ht_device_pages(const void *buf, size_t len);
+/* hmmnicdv_reg_mr() of the loaded hmmnic provider (hmmnicdv.h). */
+struct ibv_mr *ht_hmmnicdv_reg_mr(struct ibv_pd *pd, void *addr,
+				  size_t length, int access, uint32_t flags);
+
 #endif /* HMMTEST_H */

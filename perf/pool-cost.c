@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The NIC-private pool, measured in one run:
+ *
+ *   pool-cost [-d DEV] [-m MIB] [-r ROUNDS] [-s STAGE_PAGES]
+ *
+ * - bandwidth: RDMA READ and RDMA WRITE (loopback RC, 1 MiB messages) of
+ *   a region of MIB MiB (default 8) whose pages are all staged in the
+ *   pool, against the same on a region registered with
+ *   HMMNICDV_REG_MR_NO_STAGING, whose pages stay in system memory. Rounds
+ *   alternate between the two; each figure is the median over ROUNDS
+ *   (default 7). Checked: the staged region stays staged (pagemap), every
+ *   access to it counts as a pool hit, nothing migrates back meanwhile,
+ *   and both regions hold the right bytes afterwards.
+ * - staging throughput: STAGE_PAGES (default 4096, at most 4096) pages
+ *   queued by one RDMA READ while the worker is held (stage_hold), then
+ *   staged by the worker alone in batches of 64, timed by the
+ *   hmmnic_pool_stage tracepoint (the worker's time per batch, summed),
+ *   against test_hmm's dmirror
+ *   moving the same number of pages with HMM_DMIRROR_MIGRATE_TO_DEV (which
+ *   migrates 64 pages per migrate_vma call), timed around the ioctl, less
+ *   the read-back the ioctl does for its own tests (an HMM_DMIRROR_READ of
+ *   the same pages, timed and subtracted; the raw figure is printed). Both
+ *   run once first so that their device memory exists (hmmnic's chunks,
+ *   dmirror's 256 MiB chunk) and the timed run reuses it. Checked: the
+ *   tracepoints account for exactly STAGE_PAGES staged pages, the ioctl
+ *   reports STAGE_PAGES migrated.
+ *
+ * Prints "RATIO staged_read_bw_vs_system ...", "RATIO stage_vs_dmirror
+ * ..." and the figures behind them. Needs debugfs, tracefs and the
+ * test_hmm module (/dev/hmm_dmirror0).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hmmtest.h"
+#include "rctest.h"
+#include "../userspace-provider/hmmnicdv.h"
+
+#define PAGE		4096
+#define MSG		(1 << 20)
+#define TRACEFS		"/sys/kernel/tracing"
+#define ODP		(ACCESS_ALL | IBV_ACCESS_ON_DEMAND)
+
+/* test_hmm's ioctl ABI (lib/test_hmm_uapi.h of the kernel) */
+struct dmirror_cmd {
+	uint64_t addr;
+	uint64_t ptr;
+	uint64_t npages;
+	uint64_t cpages;
+	uint64_t faults;
+};
+
+#define DMIRROR_READ		_IOWR('H', 0x00, struct dmirror_cmd)
+#define DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct dmirror_cmd)
+
+static struct pair P;
+
+static void write_file(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f, "open %s: %s", path, strerror(errno));
+	CHECK(fputs(val, f) >= 0 && !fclose(f), "write %s", path);
+}
+
+static void knob(const char *name, const char *val)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/hmmnic/%s/%s",
+		 ht_dev_name(), name);
+	write_file(path, val);
+}
+
+static uint64_t ns_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* All of [@remote, +@len) by @op in 1 MiB messages, 4 outstanding. */
+static void transfer(enum ibv_wr_opcode op, void *local, uint32_t lkey,
+		     void *remote, uint32_t rkey, size_t len)
+{
+	size_t off, posted = 0, done = 0;
+	struct ibv_wc wc;
+
+	for (off = 0; off < len || done < posted;) {
+		if (off < len && posted - done < 4) {
+			post1(P.a.qp, posted, op, (char *)local + off, MSG,
+			      lkey, (uintptr_t)remote + off, rkey);
+			posted++;
+			off += MSG;
+			continue;
+		}
+		expect_ok(P.a.scq, &wc, done, op == IBV_WR_RDMA_READ ?
+			  IBV_WC_RDMA_READ : IBV_WC_RDMA_WRITE, P.a.qp,
+			  "transfer");
+		done++;
+	}
+}
+
+static void bandwidth(size_t len, int rounds)
+{
+	uint8_t *staged, *sys, *local, *want;
+	struct ibv_mr *smr, *ymr, *lmr;
+	double *rd_s, *rd_y, *wr_s, *wr_y;
+	uint64_t hits, m2r, deadline, t;
+	int r;
+
+	staged = ht_map_pages(len);
+	sys = ht_map_pages(len);
+	local = ht_map_pages(len);
+	want = malloc(len);
+	CHECK(want, "malloc");
+	fill_random(want, len);
+	memcpy(staged, want, len);
+	memcpy(sys, want, len);
+	smr = reg(pd, staged, len, ODP);
+	ymr = ht_hmmnicdv_reg_mr(pd, sys, len, ODP,
+				 HMMNICDV_REG_MR_NO_STAGING);
+	lmr = reg(pd, local, len, ACCESS_ALL);
+
+	/* stage one region, fault the other in */
+	knob("stage_threshold", "1");
+	knob("stage_window_ms", "10000");
+	knob("staging", "1");
+	transfer(IBV_WR_RDMA_READ, local, lmr->lkey, staged, smr->rkey, len);
+	transfer(IBV_WR_RDMA_READ, local, lmr->lkey, sys, ymr->rkey, len);
+	deadline = now_ms() + 20000;
+	while (ht_device_pages(staged, len) < len / PAGE && now_ms() < deadline)
+		sleep_us(10000);
+	CHECK(ht_device_pages(staged, len) == len / PAGE, "%zu of %zu pages staged",
+	      ht_device_pages(staged, len), len / PAGE);
+	CHECK(!ht_device_pages(sys, len), "the opted-out region was staged");
+
+	rd_s = calloc(rounds, sizeof(double));
+	rd_y = calloc(rounds, sizeof(double));
+	wr_s = calloc(rounds, sizeof(double));
+	wr_y = calloc(rounds, sizeof(double));
+	CHECK(rd_s && rd_y && wr_s && wr_y, "calloc");
+	hits = counter("pool_hits");
+	m2r = counter("pool_migrate_to_ram");
+	for (r = 0; r < rounds; r++) {
+		t = ns_now();
+		transfer(IBV_WR_RDMA_READ, local, lmr->lkey, staged, smr->rkey,
+			 len);
+		rd_s[r] = len / ((ns_now() - t) / 1e9) / (1 << 20);
+		t = ns_now();
+		transfer(IBV_WR_RDMA_READ, local, lmr->lkey, sys, ymr->rkey,
+			 len);
+		rd_y[r] = len / ((ns_now() - t) / 1e9) / (1 << 20);
+		/* WRITE the original bytes back, from the pinned buffer */
+		memcpy(local, want, len);
+		t = ns_now();
+		transfer(IBV_WR_RDMA_WRITE, local, lmr->lkey, staged,
+			 smr->rkey, len);
+		wr_s[r] = len / ((ns_now() - t) / 1e9) / (1 << 20);
+		t = ns_now();
+		transfer(IBV_WR_RDMA_WRITE, local, lmr->lkey, sys, ymr->rkey,
+			 len);
+		wr_y[r] = len / ((ns_now() - t) / 1e9) / (1 << 20);
+	}
+	CHECK(ht_device_pages(staged, len) == len / PAGE,
+	      "pages left the pool during the measurement");
+	CHECK(counter_grown("pool_hits", hits, 2 * rounds * len / PAGE) >=
+	      hits + 2 * rounds * len / PAGE,
+	      "pool_hits grew by less than one per page access");
+	CHECK(counter("pool_migrate_to_ram") == m2r,
+	      "pages migrated back during the measurement");
+	check_bytes(staged, want, len, "staged region");
+	check_bytes(sys, want, len, "system region");
+
+	printf("BW staged_read_mib_s %.1f system_read_mib_s %.1f "
+	       "staged_write_mib_s %.1f system_write_mib_s %.1f\n",
+	       median(rd_s, rounds), median(rd_y, rounds),
+	       median(wr_s, rounds), median(wr_y, rounds));
+	printf("RATIO staged_read_bw_vs_system %.3f\n",
+	       median(rd_s, rounds) / median(rd_y, rounds));
+	printf("RATIO staged_write_bw_vs_system %.3f\n",
+	       median(wr_s, rounds) / median(wr_y, rounds));
+	CHECK(!ibv_dereg_mr(smr) && !ibv_dereg_mr(ymr) && !ibv_dereg_mr(lmr),
+	      "dereg_mr");
+	munmap(staged, len);
+	munmap(sys, len);
+	munmap(local, len);
+	free(want);
+	free(rd_s);
+	free(rd_y);
+	free(wr_s);
+	free(wr_y);
+}
+
+/* Sum of "staged=" and "ns=" of the hmmnic_pool_stage events in trace. */
+static uint64_t trace_events;
+
+static void trace_sum(uint64_t *staged, uint64_t *ns)
+{
+	char line[512];
+	FILE *f = fopen(TRACEFS "/trace", "r");
+
+	CHECK(f, "open trace: %s", strerror(errno));
+	*staged = 0;
+	*ns = 0;
+	trace_events = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *s = strstr(line, "hmmnic_pool_stage:");
+		char *a, *b;
+
+		if (!s)
+			continue;
+		a = strstr(s, "staged=");
+		b = strstr(s, " ns=");
+		CHECK(a && b, "unexpected event: %s", line);
+		*staged += strtoull(a + 7, NULL, 10);
+		*ns += strtoull(b + 4, NULL, 10);
+		trace_events++;
+	}
+	fclose(f);
+}
+
+/* hmmnic: stage @n fresh pages; return the worker's ns for them. */
+static uint64_t hmmnic_stage(size_t n)
+{
+	size_t len = n * PAGE;
+	uint8_t *region = ht_map_pages(len), *local = ht_map_pages(len);
+	struct ibv_mr *mr, *lmr;
+	uint64_t staged, ns, deadline;
+
+	memset(region, 0x3c, len);
+	mr = reg(pd, region, len, ODP);
+	lmr = reg(pd, local, len, ACCESS_ALL);
+	/* queue every page, then let the worker run alone */
+	knob("stage_hold", "1");
+	transfer(IBV_WR_RDMA_READ, local, lmr->lkey, region, mr->rkey, len);
+	write_file(TRACEFS "/trace", "");
+	knob("stage_hold", "0");
+	deadline = now_ms() + 60000;
+	while (ht_device_pages(region, len) < n && now_ms() < deadline)
+		sleep_us(10000);
+	CHECK(ht_device_pages(region, len) == n, "%zu of %zu pages staged",
+	      ht_device_pages(region, len), n);
+	trace_sum(&staged, &ns);
+	CHECK(staged == n, "the tracepoint saw %" PRIu64 " pages staged, not %zu",
+	      staged, n);
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(lmr), "dereg_mr");
+	/* frees the device pages; the chunks stay for the next run */
+	munmap(region, len);
+	munmap(local, len);
+	return ns;
+}
+
+/*
+ * dmirror: move @n fresh pages to its device memory; return the ns of
+ * the migration. The ioctl also reads every page back through its mirror
+ * and copies it to user space (for its own tests), so the time of an
+ * HMM_DMIRROR_READ of the same, now device-resident, pages is taken off;
+ * *@raw gets the whole ioctl.
+ */
+static uint64_t dmirror_stage(int fd, size_t n, uint64_t *raw)
+{
+	size_t len = n * PAGE;
+	uint8_t *region = ht_map_pages(len), *bounce = malloc(len);
+	struct dmirror_cmd cmd = {
+		.addr = (uintptr_t)region,
+		.ptr = (uintptr_t)bounce,
+		.npages = n,
+	};
+	uint64_t t, r;
+
+	CHECK(bounce, "malloc");
+	memset(region, 0x3c, len);
+	t = ns_now();
+	CHECK(!ioctl(fd, DMIRROR_MIGRATE_TO_DEV, &cmd),
+	      "HMM_DMIRROR_MIGRATE_TO_DEV: %s", strerror(errno));
+	t = ns_now() - t;
+	CHECK(cmd.cpages == n, "dmirror migrated %" PRIu64 " of %zu pages",
+	      (uint64_t)cmd.cpages, n);
+	CHECK(bounce[0] == 0x3c && bounce[len - 1] == 0x3c,
+	      "dmirror returned other bytes");
+	cmd.cpages = 0;
+	cmd.faults = 0;
+	r = ns_now();
+	CHECK(!ioctl(fd, DMIRROR_READ, &cmd), "HMM_DMIRROR_READ: %s",
+	      strerror(errno));
+	r = ns_now() - r;
+	CHECK(!cmd.faults, "the read-back faulted %" PRIu64 " pages",
+	      (uint64_t)cmd.faults);
+	munmap(region, len);
+	free(bounce);
+	*raw = t;
+	return t > r ? t - r : 1;
+}
+
+static void staging(size_t n)
+{
+	uint64_t h_ns, d_ns, d_raw;
+	int fd;
+
+	fd = open("/dev/hmm_dmirror0", O_RDWR);
+	CHECK(fd >= 0, "open /dev/hmm_dmirror0 (modprobe test_hmm): %s",
+	      strerror(errno));
+	knob("stage_threshold", "1");
+	knob("stage_window_ms", "10000");
+	knob("stage_batch", "64");
+	knob("staging", "1");
+	write_file(TRACEFS "/events/hmmnic/hmmnic_pool_stage/enable", "1");
+
+	hmmnic_stage(n);		/* grows the pool's chunks */
+	dmirror_stage(fd, n, &d_raw);	/* allocates dmirror's chunk */
+	h_ns = hmmnic_stage(n);
+	d_ns = dmirror_stage(fd, n, &d_raw);
+
+	write_file(TRACEFS "/events/hmmnic/hmmnic_pool_stage/enable", "0");
+	close(fd);
+	printf("STAGE pages %zu hmmnic_ns %" PRIu64 " dmirror_ns %" PRIu64
+	       " dmirror_ioctl_ns %" PRIu64 " hmmnic_pages_s %.0f"
+	       " dmirror_pages_s %.0f hmmnic_batches %" PRIu64 "\n", n, h_ns,
+	       d_ns, d_raw, n / (h_ns / 1e9), n / (d_ns / 1e9), trace_events);
+	printf("RATIO stage_vs_dmirror %.3f\n",
+	       (n / (h_ns / 1e9)) / (n / (d_ns / 1e9)));
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib = 8, stage_pages = 4096;
+	int rounds = 7, opt;
+
+	while ((opt = getopt(argc, argv, "d:m:r:s:")) != -1) {
+		switch (opt) {
+		case 'd':
+			setenv("HMMNIC_DEV", optarg, 1);
+			break;
+		case 'm':
+			mib = strtoul(optarg, NULL, 0);
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 's':
+			stage_pages = strtoul(optarg, NULL, 0);
+			break;
+		default:
+			fprintf(stderr, "usage: pool-cost [-d DEV] [-m MIB] [-r ROUNDS] [-s STAGE_PAGES]\n");
+			return 2;
+		}
+	}
+	/* the stage queue holds 4096 requests */
+	CHECK(mib && rounds > 0 && stage_pages && stage_pages <= 4096,
+	      "bad arguments");
+	rc_setup();
+	pair_create(&P, &default_opts);
+	bandwidth(mib << 20, rounds);
+	staging(stage_pages);
+	pair_destroy(&P);
+	knob("stage_threshold", "32");
+	knob("stage_window_ms", "100");
+	rc_teardown();
+	return 0;
+}
