@@ -14,9 +14,10 @@
  *   and both regions hold the right bytes afterwards.
  * - staging throughput: STAGE_PAGES (default 4096, at most 4096) pages
  *   queued by one RDMA READ while the worker is held (stage_hold), then
- *   staged by the worker alone in batches of 64, timed by the
- *   hmmnic_pool_stage tracepoint (the worker's time per batch, summed),
- *   against test_hmm's dmirror
+ *   staged by the worker alone (this process sleeps on the pool_staged
+ *   counter meanwhile) in batches of 64, and again in batches of 512,
+ *   timed by the hmmnic_pool_stage tracepoint (the worker's time per
+ *   batch, summed; the median of ROUNDS runs), against test_hmm's dmirror
  *   moving the same number of pages with HMM_DMIRROR_MIGRATE_TO_DEV (which
  *   migrates 64 pages per migrate_vma call), timed around the ioctl, less
  *   the read-back the ioctl does for its own tests (an HMM_DMIRROR_READ of
@@ -27,12 +28,14 @@
  *   reports STAGE_PAGES migrated.
  *
  * Prints "RATIO staged_read_bw_vs_system ...", "RATIO stage_vs_dmirror
- * ..." and the figures behind them. Needs debugfs, tracefs and the
+ * ..." (batches of 64, dmirror's granule), "RATIO stage_b512_vs_dmirror"
+ * and the figures behind them. Needs debugfs, tracefs and the
  * test_hmm module (/dev/hmm_dmirror0).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,12 +128,22 @@ static void transfer(enum ibv_wr_opcode op, void *local, uint32_t lkey,
 	}
 }
 
+/* One transfer of all of @remote; MiB/s. */
+static double timed(enum ibv_wr_opcode op, void *local, struct ibv_mr *lmr,
+		    void *remote, struct ibv_mr *mr, size_t len)
+{
+	uint64_t t = ns_now();
+
+	transfer(op, local, lmr->lkey, remote, mr->rkey, len);
+	return len / ((ns_now() - t) / 1e9) / (1 << 20);
+}
+
 static void bandwidth(size_t len, int rounds)
 {
 	uint8_t *staged, *sys, *local, *want;
 	struct ibv_mr *smr, *ymr, *lmr;
 	double *rd_s, *rd_y, *wr_s, *wr_y;
-	uint64_t hits, m2r, deadline, t;
+	uint64_t hits, m2r, deadline;
 	int r;
 
 	staged = ht_map_pages(len);
@@ -166,25 +179,26 @@ static void bandwidth(size_t len, int rounds)
 	CHECK(rd_s && rd_y && wr_s && wr_y, "calloc");
 	hits = counter("pool_hits");
 	m2r = counter("pool_migrate_to_ram");
+	/* WRITEs put the original bytes back, from the pinned buffer */
+	memcpy(local, want, len);
 	for (r = 0; r < rounds; r++) {
-		t = ns_now();
-		transfer(IBV_WR_RDMA_READ, local, lmr->lkey, staged, smr->rkey,
-			 len);
-		rd_s[r] = len / ((ns_now() - t) / 1e9) / (1 << 20);
-		t = ns_now();
-		transfer(IBV_WR_RDMA_READ, local, lmr->lkey, sys, ymr->rkey,
-			 len);
-		rd_y[r] = len / ((ns_now() - t) / 1e9) / (1 << 20);
-		/* WRITE the original bytes back, from the pinned buffer */
-		memcpy(local, want, len);
-		t = ns_now();
-		transfer(IBV_WR_RDMA_WRITE, local, lmr->lkey, staged,
-			 smr->rkey, len);
-		wr_s[r] = len / ((ns_now() - t) / 1e9) / (1 << 20);
-		t = ns_now();
-		transfer(IBV_WR_RDMA_WRITE, local, lmr->lkey, sys, ymr->rkey,
-			 len);
-		wr_y[r] = len / ((ns_now() - t) / 1e9) / (1 << 20);
+		/* which region goes first alternates, against drift */
+		bool sf = !(r & 1);
+
+		rd_s[r] = timed(IBV_WR_RDMA_READ, local, lmr, sf ? staged : sys,
+				sf ? smr : ymr, len);
+		rd_y[r] = timed(IBV_WR_RDMA_READ, local, lmr, sf ? sys : staged,
+				sf ? ymr : smr, len);
+		wr_s[r] = timed(IBV_WR_RDMA_WRITE, local, lmr, sf ? staged : sys,
+				sf ? smr : ymr, len);
+		wr_y[r] = timed(IBV_WR_RDMA_WRITE, local, lmr, sf ? sys : staged,
+				sf ? ymr : smr, len);
+		if (!sf) {
+			double x;
+
+			x = rd_s[r], rd_s[r] = rd_y[r], rd_y[r] = x;
+			x = wr_s[r], wr_s[r] = wr_y[r], wr_y[r] = x;
+		}
 	}
 	CHECK(ht_device_pages(staged, len) == len / PAGE,
 	      "pages left the pool during the measurement");
@@ -244,28 +258,39 @@ static void trace_sum(uint64_t *staged, uint64_t *ns)
 	fclose(f);
 }
 
-/* hmmnic: stage @n fresh pages; return the worker's ns for them. */
-static uint64_t hmmnic_stage(size_t n)
+/*
+ * hmmnic: stage @n fresh pages in batches of @batch; return the worker's
+ * ns for them. The pages are queued while the worker is held, so it runs
+ * alone; meanwhile this process only sleeps on the pool_staged counter.
+ */
+static uint64_t hmmnic_stage(size_t n, const char *batch)
 {
 	size_t len = n * PAGE;
 	uint8_t *region = ht_map_pages(len), *local = ht_map_pages(len);
+	uint64_t staged, ns, deadline, s0;
 	struct ibv_mr *mr, *lmr;
-	uint64_t staged, ns, deadline;
 
 	memset(region, 0x3c, len);
 	mr = reg(pd, region, len, ODP);
 	lmr = reg(pd, local, len, ACCESS_ALL);
-	/* queue every page, then let the worker run alone */
+	knob("stage_batch", batch);
 	knob("stage_hold", "1");
 	transfer(IBV_WR_RDMA_READ, local, lmr->lkey, region, mr->rkey, len);
 	write_file(TRACEFS "/trace", "");
+	sleep_us(20000);	/* past the core's counter cache */
+	s0 = counter("pool_staged");
 	knob("stage_hold", "0");
 	deadline = now_ms() + 60000;
+	while (counter("pool_staged") < s0 + n && now_ms() < deadline)
+		sleep_us(50000);
+	/* the last batch's mappings and its event come just after */
 	while (ht_device_pages(region, len) < n && now_ms() < deadline)
-		sleep_us(10000);
+		sleep_us(20000);
 	CHECK(ht_device_pages(region, len) == n, "%zu of %zu pages staged",
 	      ht_device_pages(region, len), n);
-	trace_sum(&staged, &ns);
+	do {
+		trace_sum(&staged, &ns);
+	} while (staged < n && now_ms() < deadline && (sleep_us(20000), 1));
 	CHECK(staged == n, "the tracepoint saw %" PRIu64 " pages staged, not %zu",
 	      staged, n);
 	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(lmr), "dereg_mr");
@@ -317,33 +342,53 @@ static uint64_t dmirror_stage(int fd, size_t n, uint64_t *raw)
 	return t > r ? t - r : 1;
 }
 
-static void staging(size_t n)
+static void staging(size_t n, int reps)
 {
-	uint64_t h_ns, d_ns, d_raw;
-	int fd;
+	double *h64 = calloc(reps, sizeof(double));
+	double *h512 = calloc(reps, sizeof(double));
+	double *dm = calloc(reps, sizeof(double));
+	double *draw = calloc(reps, sizeof(double));
+	uint64_t b64 = 0, b512 = 0, raw;
+	int fd, r;
 
+	CHECK(h64 && h512 && dm && draw, "calloc");
 	fd = open("/dev/hmm_dmirror0", O_RDWR);
 	CHECK(fd >= 0, "open /dev/hmm_dmirror0 (modprobe test_hmm): %s",
 	      strerror(errno));
 	knob("stage_threshold", "1");
 	knob("stage_window_ms", "10000");
-	knob("stage_batch", "64");
 	knob("staging", "1");
 	write_file(TRACEFS "/events/hmmnic/hmmnic_pool_stage/enable", "1");
 
-	hmmnic_stage(n);		/* grows the pool's chunks */
-	dmirror_stage(fd, n, &d_raw);	/* allocates dmirror's chunk */
-	h_ns = hmmnic_stage(n);
-	d_ns = dmirror_stage(fd, n, &d_raw);
+	hmmnic_stage(n, "512");		/* grows the pool's chunks */
+	dmirror_stage(fd, n, &raw);	/* allocates dmirror's chunk */
+	for (r = 0; r < reps; r++) {
+		h64[r] = n / (hmmnic_stage(n, "64") / 1e9);
+		b64 = trace_events;
+		h512[r] = n / (hmmnic_stage(n, "512") / 1e9);
+		b512 = trace_events;
+		dm[r] = n / (dmirror_stage(fd, n, &raw) / 1e9);
+		draw[r] = n / (raw / 1e9);
+	}
 
+	knob("stage_batch", "64");
 	write_file(TRACEFS "/events/hmmnic/hmmnic_pool_stage/enable", "0");
 	close(fd);
-	printf("STAGE pages %zu hmmnic_ns %" PRIu64 " dmirror_ns %" PRIu64
-	       " dmirror_ioctl_ns %" PRIu64 " hmmnic_pages_s %.0f"
-	       " dmirror_pages_s %.0f hmmnic_batches %" PRIu64 "\n", n, h_ns,
-	       d_ns, d_raw, n / (h_ns / 1e9), n / (d_ns / 1e9), trace_events);
+	printf("STAGE pages %zu reps %d hmmnic_b64_pages_s %.0f"
+	       " hmmnic_b512_pages_s %.0f dmirror_pages_s %.0f"
+	       " dmirror_ioctl_pages_s %.0f batches_b64 %" PRIu64
+	       " batches_b512 %" PRIu64 "\n", n, reps, median(h64, reps),
+	       median(h512, reps), median(dm, reps), median(draw, reps), b64,
+	       b512);
+	/* P6: the same 64-page granule as dmirror */
 	printf("RATIO stage_vs_dmirror %.3f\n",
-	       (n / (h_ns / 1e9)) / (n / (d_ns / 1e9)));
+	       median(h64, reps) / median(dm, reps));
+	printf("RATIO stage_b512_vs_dmirror %.3f\n",
+	       median(h512, reps) / median(dm, reps));
+	free(h64);
+	free(h512);
+	free(dm);
+	free(draw);
 }
 
 int main(int argc, char **argv)
@@ -376,7 +421,7 @@ int main(int argc, char **argv)
 	rc_setup();
 	pair_create(&P, &default_opts);
 	bandwidth(mib << 20, rounds);
-	staging(stage_pages);
+	staging(stage_pages, rounds);
 	pair_destroy(&P);
 	knob("stage_threshold", "32");
 	knob("stage_window_ms", "100");
