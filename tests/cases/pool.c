@@ -28,9 +28,9 @@
  *   pool are never used as such by the other device: its access moves them
  *   back to system memory (hmmnic0's pool_migrate_to_ram), and the data
  *   is right.
- * - stress: CPU writers and RDMA WRITE/READ traffic on the same pages for
- *   POOL_STRESS_SECONDS (default 60) while staging and migrate_to_ram race;
- *   zero mismatches.
+ * - stress: a CPU writer and RDMA WRITE/READ traffic on the same 512 pages
+ *   for POOL_STRESS_SECONDS (default 60) through a 1 MiB (256-page) pool,
+ *   while staging, migrate_to_ram and eviction race; zero mismatches.
  *
  *   pool [CASE...]
  *   pool --hold FILE   stage a pattern, touch FILE, wait for SIGUSR1, then
@@ -467,7 +467,7 @@ static void case_owner(void)
 
 /* ---- stress ---- */
 
-#define ST_PAGES	64
+#define ST_PAGES	512
 #define ST_HALF		(PAGE / 2)
 
 static atomic_bool st_stop;
@@ -514,6 +514,7 @@ static void case_stress(void)
 	int seconds = env ? atoi(env) : 60;
 	uint64_t s0 = dev_counter(dev, "pool_staged");
 	uint64_t m0 = dev_counter(dev, "pool_migrate_to_ram");
+	uint64_t e0 = dev_counter(dev, "pool_evicted");
 	uint64_t end, rounds = 0, rdma_bad = 0;
 	size_t len = ST_PAGES * PAGE, p;
 	uint8_t *src, *back;
@@ -521,6 +522,8 @@ static void case_stress(void)
 	pthread_t th;
 
 	knobs_eager();
+	/* half the pages fit: eviction races the rest too */
+	knob_set("pool_size_mb", "1");
 	st_region = ht_map_pages(len);
 	memset(st_region, 0, len);
 	src = ht_map_pages(len);
@@ -563,17 +566,20 @@ static void case_stress(void)
 		if (memcmp(st_region + p * PAGE + ST_HALF,
 			   src + p * PAGE + ST_HALF, ST_HALF))
 			rdma_bad++;
-	ht_log("stress: %d s, %" PRIu64 " RDMA rounds, %lu CPU rounds, "
-	       "staged %" PRIu64 ", migrate_to_ram %" PRIu64 ", mismatches: "
-	       "RDMA %" PRIu64 ", CPU %lu", seconds, rounds,
-	       atomic_load(&st_cpu_rounds),
+	ht_log("stress: %d s, %d pages, 1 MiB pool, %" PRIu64 " RDMA rounds, "
+	       "%lu CPU rounds, staged %" PRIu64 ", migrate_to_ram %" PRIu64
+	       ", evicted %" PRIu64 ", mismatches: RDMA %" PRIu64 ", CPU %lu",
+	       seconds, ST_PAGES, rounds, atomic_load(&st_cpu_rounds),
 	       dev_counter(dev, "pool_staged") - s0,
-	       dev_counter(dev, "pool_migrate_to_ram") - m0, rdma_bad,
+	       dev_counter(dev, "pool_migrate_to_ram") - m0,
+	       dev_counter(dev, "pool_evicted") - e0, rdma_bad,
 	       atomic_load(&st_cpu_bad));
 	CHECK(!rdma_bad && !atomic_load(&st_cpu_bad), "mismatches");
 	CHECK(dev_counter(dev, "pool_staged") > s0 &&
-	      dev_counter(dev, "pool_migrate_to_ram") > m0,
-	      "the stress run neither staged nor migrated back");
+	      dev_counter(dev, "pool_migrate_to_ram") > m0 &&
+	      dev_counter(dev, "pool_evicted") > e0,
+	      "the stress run did not stage, migrate back and evict");
+	knob_set("pool_size_mb", "64");
 	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr) && !ibv_dereg_mr(bmr),
 	      "dereg_mr");
 	munmap(st_region, len);
