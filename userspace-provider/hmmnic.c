@@ -106,7 +106,7 @@ static struct ibv_pd *hmmnic_alloc_pd(struct ibv_context *context)
 {
 	struct ib_uverbs_alloc_pd_resp resp;
 	struct ibv_alloc_pd cmd;
-	struct ibv_pd *pd;
+	struct hmmnic_pd *pd;
 	int ret;
 
 	pd = calloc(1, sizeof(*pd));
@@ -114,24 +114,28 @@ static struct ibv_pd *hmmnic_alloc_pd(struct ibv_context *context)
 		errno = ENOMEM;
 		return NULL;
 	}
+	pthread_mutex_init(&pd->lock, NULL);
 
-	ret = ibv_cmd_alloc_pd(context, pd, &cmd, sizeof(cmd), &resp,
+	ret = ibv_cmd_alloc_pd(context, &pd->ibv_pd, &cmd, sizeof(cmd), &resp,
 			       sizeof(resp));
 	if (ret) {
+		pthread_mutex_destroy(&pd->lock);
 		free(pd);
 		errno = ret;
 		return NULL;
 	}
-	return pd;
+	return &pd->ibv_pd;
 }
 
-static int hmmnic_dealloc_pd(struct ibv_pd *pd)
+static int hmmnic_dealloc_pd(struct ibv_pd *ibpd)
 {
+	struct hmmnic_pd *pd = to_hpd(ibpd);
 	int ret;
 
-	ret = ibv_cmd_dealloc_pd(pd);
+	ret = ibv_cmd_dealloc_pd(ibpd);
 	if (ret)
 		return ret;
+	pthread_mutex_destroy(&pd->lock);
 	free(pd);
 	return 0;
 }
@@ -143,30 +147,139 @@ static struct ibv_mr *hmmnic_reg_mr_flags(struct ibv_pd *pd, void *addr,
 {
 	struct ib_uverbs_reg_mr_resp resp;
 	struct hmmnic_cmd_reg_mr cmd = {};
-	struct verbs_mr *vmr;
+	struct hmmnic_mr *mr;
 	int ret;
 
-	vmr = calloc(1, sizeof(*vmr));
-	if (!vmr) {
+	mr = calloc(1, sizeof(*mr));
+	if (!mr) {
 		errno = ENOMEM;
 		return NULL;
 	}
 
 	cmd.flags = flags;
-	ret = ibv_cmd_reg_mr(pd, addr, length, hca_va, access, vmr,
+	ret = ibv_cmd_reg_mr(pd, addr, length, hca_va, access, &mr->vmr,
 			     &cmd.ibv_cmd, sizeof(cmd), &resp, sizeof(resp));
 	if (ret) {
-		free(vmr);
+		free(mr);
 		errno = ret;
 		return NULL;
 	}
-	return &vmr->ibv_mr;
+	return &mr->vmr.ibv_mr;
+}
+
+static int hmmnic_dereg_mr(struct verbs_mr *vmr);
+
+/*
+ * HMMNIC_ODP_MODE=implicit: an ODP registration becomes a view of the PD's
+ * implicit ODP region (created with the first view, destroyed with the
+ * last), so a program that registers explicit ranges runs on implicit
+ * ODP unchanged. The view's keys are the implicit region's: they reach
+ * all of the process's memory, which is why this is opt-in.
+ */
+static struct ibv_mr *hmmnic_reg_implicit_view(struct ibv_pd *ibpd,
+					       void *addr, size_t length,
+					       int access)
+{
+	struct hmmnic_pd *pd = to_hpd(ibpd);
+	struct hmmnic_mr *mr;
+	struct ibv_mr *imr;
+
+	mr = calloc(1, sizeof(*mr));
+	if (!mr) {
+		errno = ENOMEM;
+		return NULL;
+	}
+
+	pthread_mutex_lock(&pd->lock);
+	if (!pd->implicit) {
+		imr = hmmnic_reg_mr_flags(ibpd, NULL, SIZE_MAX, 0,
+					  IBV_ACCESS_LOCAL_WRITE |
+					  IBV_ACCESS_REMOTE_WRITE |
+					  IBV_ACCESS_REMOTE_READ |
+					  IBV_ACCESS_REMOTE_ATOMIC |
+					  IBV_ACCESS_ON_DEMAND, 0);
+		if (!imr) {
+			pthread_mutex_unlock(&pd->lock);
+			free(mr);
+			return NULL;
+		}
+		imr->context = ibpd->context;
+		imr->pd = ibpd;
+		pd->implicit = verbs_get_mr(imr);
+	}
+	pd->implicit_users++;
+	mr->implicit_pd = pd;
+	mr->vmr.ibv_mr.handle = pd->implicit->ibv_mr.handle;
+	mr->vmr.ibv_mr.lkey = pd->implicit->ibv_mr.lkey;
+	mr->vmr.ibv_mr.rkey = pd->implicit->ibv_mr.rkey;
+	mr->vmr.mr_type = IBV_MR_TYPE_MR;
+	mr->vmr.access = access;
+	pthread_mutex_unlock(&pd->lock);
+
+	mr->vmr.ibv_mr.addr = addr;
+	mr->vmr.ibv_mr.length = length;
+	return &mr->vmr.ibv_mr;
+}
+
+/* HMMNIC_ODP_MODE=prefetch or warm: prefetch the new region at once. */
+static int hmmnic_reg_prefetch(struct ibv_pd *pd, struct ibv_mr *mr,
+			       void *addr, size_t length, int access,
+			       bool wait)
+{
+	enum ibv_advise_mr_advice advice = access & IBV_ACCESS_LOCAL_WRITE ?
+		IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE :
+		IBV_ADVISE_MR_ADVICE_PREFETCH;
+	uint64_t va = (uintptr_t)addr, end = va + length;
+	int ret;
+
+	while (va < end) {
+		struct ibv_sge sge = {
+			.addr = va,
+			.length = end - va > (1U << 30) ? 1U << 30 : end - va,
+			.lkey = mr->lkey,
+		};
+
+		ret = ibv_cmd_advise_mr(pd, advice,
+					wait ? IBV_ADVISE_MR_FLAG_FLUSH : 0,
+					&sge, 1);
+		if (ret)
+			return ret;
+		va += sge.length;
+	}
+	return 0;
 }
 
 static struct ibv_mr *hmmnic_reg_mr(struct ibv_pd *pd, void *addr,
 				    size_t length, uint64_t hca_va, int access)
 {
-	return hmmnic_reg_mr_flags(pd, addr, length, hca_va, access, 0);
+	enum hmmnic_odp_mode mode = to_hctx(pd->context)->odp_mode;
+	struct ibv_mr *mr;
+	int ret;
+
+	if (!(access & IBV_ACCESS_ON_DEMAND) || !addr || !length ||
+	    mode == HMMNIC_ODP_FAULT)
+		return hmmnic_reg_mr_flags(pd, addr, length, hca_va, access,
+					   0);
+
+	if (mode == HMMNIC_ODP_IMPLICIT) {
+		/* the implicit region's iova is the virtual address */
+		if (hca_va != (uintptr_t)addr)
+			return hmmnic_reg_mr_flags(pd, addr, length, hca_va,
+						   access, 0);
+		return hmmnic_reg_implicit_view(pd, addr, length, access);
+	}
+
+	mr = hmmnic_reg_mr_flags(pd, addr, length, hca_va, access, 0);
+	if (!mr || hca_va != (uintptr_t)addr)
+		return mr;
+	ret = hmmnic_reg_prefetch(pd, mr, addr, length, access,
+				  mode == HMMNIC_ODP_WARM);
+	if (ret) {
+		hmmnic_dereg_mr(verbs_get_mr(mr));
+		errno = ret;
+		return NULL;
+	}
+	return mr;
 }
 
 /* Direct verb: see hmmnicdv.h. */
@@ -194,12 +307,30 @@ static int hmmnic_advise_mr(struct ibv_pd *pd,
 
 static int hmmnic_dereg_mr(struct verbs_mr *vmr)
 {
+	struct hmmnic_mr *mr = to_hmr(vmr);
+	struct hmmnic_pd *pd = mr->implicit_pd;
 	int ret;
+
+	if (pd) {
+		pthread_mutex_lock(&pd->lock);
+		if (pd->implicit_users == 1) {
+			ret = hmmnic_dereg_mr(pd->implicit);
+			if (ret) {
+				pthread_mutex_unlock(&pd->lock);
+				return ret;
+			}
+			pd->implicit = NULL;
+		}
+		pd->implicit_users--;
+		pthread_mutex_unlock(&pd->lock);
+		free(mr);
+		return 0;
+	}
 
 	ret = ibv_cmd_dereg_mr(vmr);
 	if (ret)
 		return ret;
-	free(vmr);
+	free(mr);
 	return 0;
 }
 
@@ -1564,6 +1695,33 @@ static const struct verbs_context_ops hmmnic_ctx_ops = {
 	.resize_cq = hmmnic_resize_cq,
 };
 
+/*
+ * HMMNIC_ODP_MODE lets programs that only know IBV_ACCESS_ON_DEMAND (such
+ * as perftest --odp) run the other ODP flavours: fault (the default),
+ * prefetch, warm and implicit; see docs/design.md.
+ */
+static enum hmmnic_odp_mode hmmnic_odp_mode_env(void)
+{
+	static const char * const names[] = {
+		[HMMNIC_ODP_FAULT] = "fault",
+		[HMMNIC_ODP_PREFETCH] = "prefetch",
+		[HMMNIC_ODP_WARM] = "warm",
+		[HMMNIC_ODP_IMPLICIT] = "implicit",
+	};
+	const char *val = getenv("HMMNIC_ODP_MODE");
+	unsigned int i;
+
+	if (!val || !*val)
+		return HMMNIC_ODP_FAULT;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(val, names[i]))
+			return i;
+	fprintf(stderr,
+		"hmmnic: HMMNIC_ODP_MODE=%s is not fault, prefetch, warm or implicit; using fault\n",
+		val);
+	return HMMNIC_ODP_FAULT;
+}
+
 static struct verbs_context *hmmnic_alloc_context(struct ibv_device *ibdev,
 						  int cmd_fd,
 						  void *private_data)
@@ -1583,6 +1741,7 @@ static struct verbs_context *hmmnic_alloc_context(struct ibv_device *ibdev,
 
 	ctx->caps = resp.caps;
 	ctx->page_size = resp.page_size;
+	ctx->odp_mode = hmmnic_odp_mode_env();
 	verbs_set_ops(&ctx->ibv_ctx, &hmmnic_ctx_ops);
 	return &ctx->ibv_ctx;
 

@@ -17,10 +17,32 @@ struct hmmnic_device {
 	int abi_version;
 };
 
+/* HMMNIC_ODP_MODE: what an ODP registration does (see hmmnic_reg_mr) */
+enum hmmnic_odp_mode {
+	HMMNIC_ODP_FAULT,	/* pages fault in on first access (default) */
+	HMMNIC_ODP_PREFETCH,	/* ibv_advise_mr prefetch, asynchronous */
+	HMMNIC_ODP_WARM,	/* ibv_advise_mr prefetch, waited for */
+	HMMNIC_ODP_IMPLICIT,	/* backed by the PD's implicit ODP region */
+};
+
 struct hmmnic_context {
 	struct verbs_context ibv_ctx;
 	uint64_t caps;
 	uint32_t page_size;
+	enum hmmnic_odp_mode odp_mode;
+};
+
+/* A PD, with the implicit ODP region that HMMNIC_ODP_MODE=implicit shares. */
+struct hmmnic_pd {
+	struct ibv_pd ibv_pd;
+	pthread_mutex_t lock;
+	struct verbs_mr *implicit;
+	unsigned int implicit_users;
+};
+
+struct hmmnic_mr {
+	struct verbs_mr vmr;
+	struct hmmnic_pd *implicit_pd;	/* set: a view of the implicit MR */
 };
 
 /*
@@ -114,6 +136,16 @@ static inline struct hmmnic_srq *to_hsrq(struct ibv_srq *ibsrq)
 static inline struct hmmnic_ah *to_hah(struct ibv_ah *ibah)
 {
 	return container_of(ibah, struct hmmnic_ah, ibv_ah);
+}
+
+static inline struct hmmnic_pd *to_hpd(struct ibv_pd *ibpd)
+{
+	return container_of(ibpd, struct hmmnic_pd, ibv_pd);
+}
+
+static inline struct hmmnic_mr *to_hmr(struct verbs_mr *vmr)
+{
+	return container_of(vmr, struct hmmnic_mr, vmr);
 }
 
 static inline struct hmmnic_context *to_hctx(struct ibv_context *ibctx)

@@ -43,6 +43,13 @@
  * - rnr: with fault_mode=rnr, a WRITE, a SEND and an atomic on untouched
  *   memory are answered with RNR NAKs until the pages are in, and still
  *   land intact.
+ * - provider_modes: the provider's HMMNIC_ODP_MODE, read when a context
+ *   is opened: "implicit" makes ODP registrations views of one implicit
+ *   region per PD (same keys, "rdma resource" shows one implicit MR; the
+ *   region lives while a view does, and RDMA through a view works), "warm"
+ *   returns with every page prefetched (no fault on the first access),
+ *   "prefetch" prefetches in the background, an unknown value is the
+ *   default (faults on access, explicit regions).
  * - race_munmap, race_fork: RDMA WRITE/READ traffic on a region while
  *   another thread replaces its mapping or the process forks, in loops;
  *   afterwards RDMA and the CPU agree on every byte.
@@ -1129,6 +1136,122 @@ static void case_implicit_alone(void)
 	pair_destroy(&p);
 }
 
+/* ---- HMMNIC_ODP_MODE ---- */
+
+/* A context opened with HMMNIC_ODP_MODE=@mode, its PD and a pair in it. */
+static void mode_open(const char *mode, struct pair *q,
+		      struct ibv_context **octx, struct ibv_pd **opd)
+{
+	*octx = ctx;
+	*opd = pd;
+	setenv("HMMNIC_ODP_MODE", mode, 1);
+	ctx = ht_open(ht_dev_name());
+	unsetenv("HMMNIC_ODP_MODE");
+	pd = ibv_alloc_pd(ctx);
+	CHECK(pd, "alloc_pd: %s", strerror(errno));
+	pair_create(q, &default_opts);
+}
+
+static void mode_close(struct pair *q, struct ibv_context *octx,
+		       struct ibv_pd *opd)
+{
+	pair_destroy(q);
+	CHECK(!ibv_dealloc_pd(pd), "dealloc_pd");
+	CHECK(!ibv_close_device(ctx), "close_device");
+	ctx = octx;
+	pd = opd;
+}
+
+static void case_provider_modes(void)
+{
+	size_t len = 16 * 4096;
+	uint8_t *src = map_anon(len), *a = map_anon(len), *b = map_anon(len);
+	struct ibv_mr *smr, *ma, *mb, *mc;
+	struct ibv_context *octx;
+	struct ibv_pd *opd;
+	struct pair q;
+	uint64_t f0, p0;
+
+	fill_random(src, len);
+
+	/* implicit: two views share the implicit region's keys */
+	mode_open("implicit", &q, &octx, &opd);
+	smr = reg(pd, src, len, ACCESS_ALL);
+	ma = reg(pd, a, len, ODP);
+	mb = reg(pd, b, len, ODP);
+	CHECK(ma->lkey == mb->lkey && ma->rkey == mb->rkey,
+	      "two implicit views have different keys");
+	CHECK(ma->addr == a && ma->length == len, "a view's addr/length");
+	CHECK(mr_attr(ma, "odp") == 2, "the views' region is not implicit");
+	rdma(&q, IBV_WR_RDMA_WRITE, src, len, smr->lkey, b, mb->rkey,
+	     "WRITE through a view");
+	check_bytes(b, src, len, "WRITE through a view");
+	CHECK(!ibv_dereg_mr(ma), "dereg view");
+	/* the other view keeps the region alive */
+	memset(b, 0, len);
+	rdma(&q, IBV_WR_RDMA_WRITE, src, len, smr->lkey, b, mb->rkey,
+	     "WRITE through the last view");
+	check_bytes(b, src, len, "WRITE through the last view");
+	CHECK(!ibv_dereg_mr(mb), "dereg last view");
+	CHECK(mr_attr(mb, "odp") == -1, "the implicit region outlived its views");
+	mc = reg(pd, a, len, ODP);
+	CHECK(mr_attr(mc, "odp") == 2, "no implicit region for a new view");
+	CHECK(!ibv_dereg_mr(mc) && !ibv_dereg_mr(smr), "dereg");
+	mode_close(&q, octx, opd);
+
+	/* warm: the registration returns with the pages mirrored */
+	munmap(a, len);
+	a = map_anon(len);
+	mode_open("warm", &q, &octx, &opd);
+	smr = reg(pd, src, len, ACCESS_ALL);
+	p0 = counter("page_prefetch");
+	f0 = faults();
+	ma = reg(pd, a, len, ODP);
+	CHECK(mr_attr(ma, "odp") == 1, "warm: not an explicit region");
+	CHECK(counter_grown("page_prefetch", p0, 16) - p0 == 16,
+	      "warm: page_prefetch did not grow by 16");
+	f0 = counter_grown("page_faults", f0, 16);
+	rdma(&q, IBV_WR_RDMA_WRITE, src, len, smr->lkey, a, ma->rkey,
+	     "WRITE into a warm region");
+	check_bytes(a, src, len, "WRITE into a warm region");
+	sleep_us(20000);
+	CHECK(faults() == f0, "warm: the first WRITE faulted");
+	CHECK(!ibv_dereg_mr(ma) && !ibv_dereg_mr(smr), "dereg");
+	mode_close(&q, octx, opd);
+
+	/* prefetch: the same, in the background */
+	munmap(a, len);
+	a = map_anon(len);
+	mode_open("prefetch", &q, &octx, &opd);
+	p0 = counter("page_prefetch");
+	ma = reg(pd, a, len, ODP);
+	CHECK(counter_grown("page_prefetch", p0, 16) - p0 == 16,
+	      "prefetch: page_prefetch did not grow by 16");
+	CHECK(!ibv_dereg_mr(ma), "dereg");
+	mode_close(&q, octx, opd);
+
+	/* an unknown value: the default, faults on first access */
+	munmap(a, len);
+	a = map_anon(len);
+	mode_open("bogus", &q, &octx, &opd);
+	smr = reg(pd, src, len, ACCESS_ALL);
+	p0 = counter("page_prefetch");
+	f0 = faults();
+	ma = reg(pd, a, len, ODP);
+	CHECK(mr_attr(ma, "odp") == 1, "bogus: not an explicit region");
+	rdma(&q, IBV_WR_RDMA_WRITE, src, len, smr->lkey, a, ma->rkey,
+	     "WRITE, default mode");
+	check_bytes(a, src, len, "WRITE, default mode");
+	CHECK(counter_grown("page_faults", f0, 16) - f0 == 16,
+	      "default mode: the WRITE did not fault 16 pages");
+	CHECK(counter("page_prefetch") == p0, "default mode prefetched");
+	CHECK(!ibv_dereg_mr(ma) && !ibv_dereg_mr(smr), "dereg");
+	mode_close(&q, octx, opd);
+	munmap(src, len);
+	munmap(a, len);
+	munmap(b, len);
+}
+
 struct odp_case {
 	const char *name;
 	void (*on_pair)(struct pair *p);
@@ -1153,6 +1276,7 @@ static const struct odp_case cases[] = {
 	{ "trace", case_trace, NULL },
 	{ "prefetch", case_prefetch, NULL },
 	{ "rnr", case_rnr, NULL },
+	{ "provider_modes", NULL, case_provider_modes },
 	{ "race_munmap", NULL, case_race_munmap },
 	{ "race_fork", NULL, case_race_fork },
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -93,6 +94,97 @@ int ht_read_file(const char *path, char *buf, size_t len)
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
 	return 0;
+}
+
+void ht_write_file(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f, "open %s: %s", path, strerror(errno));
+	CHECK(fputs(val, f) >= 0 && !fclose(f), "write %s to %s: %s", val,
+	      path, strerror(errno));
+}
+
+void ht_knob(const char *name, const char *val)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/hmmnic/%s/%s",
+		 ht_dev_name(), name);
+	ht_write_file(path, val);
+}
+
+void ht_knob_read(const char *name, char *buf, size_t len)
+{
+	char path[256];
+	int err;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/hmmnic/%s/%s",
+		 ht_dev_name(), name);
+	err = ht_read_file(path, buf, len);
+	CHECK(!err, "read %s: %s (not an hmmnic device, or no debugfs?)",
+	      path, strerror(-err));
+}
+
+uint64_t ht_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+#define HT_TRACEFS "/sys/kernel/tracing"
+
+void ht_trace_start(const char *event)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), HT_TRACEFS "/events/%s/enable", event);
+	ht_write_file(path, "1");
+	ht_write_file(HT_TRACEFS "/trace", "");
+}
+
+void ht_trace_stop(const char *event)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), HT_TRACEFS "/events/%s/enable", event);
+	ht_write_file(path, "0");
+}
+
+size_t ht_trace_each(const char *name,
+		     void (*fn)(const char *fields, void *arg), void *arg)
+{
+	char line[512], tag[96];
+	FILE *f = fopen(HT_TRACEFS "/trace", "r");
+	size_t n = 0;
+
+	CHECK(f, "open trace: %s", strerror(errno));
+	snprintf(tag, sizeof(tag), " %s: ", name);
+	while (fgets(line, sizeof(line), f)) {
+		char *s = strstr(line, tag);
+
+		if (!s)
+			continue;
+		fn(s + strlen(tag), arg);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+uint64_t ht_trace_field(const char *fields, const char *key)
+{
+	size_t len = strlen(key);
+	const char *s = fields;
+
+	while ((s = strstr(s, key))) {
+		if ((s == fields || s[-1] == ' ') && s[len] == '=')
+			return strtoull(s + len + 1, NULL, 0);
+		s += len;
+	}
+	ht_fail(__FILE__, __LINE__, "no %s= in trace event: %s", key, fields);
 }
 
 void *ht_map_pages(size_t len)

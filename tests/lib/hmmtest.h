@@ -7,6 +7,9 @@
 #ifndef HMMTEST_H
 #define HMMTEST_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <infiniband/verbs.h>
 
 #define HT_SKIP 77
@@ -33,6 +36,24 @@ struct ibv_context *ht_open(const char *name);
 int ht_read_file(const char *path, char *buf, size_t len);
 
 /* Fresh anonymous read/write pages, never huge pages. */
+void ht_write_file(const char *path, const char *val);
+/* a debugfs knob of the device under test (/sys/kernel/debug/hmmnic/DEV) */
+void ht_knob(const char *name, const char *val);
+void ht_knob_read(const char *name, char *buf, size_t len);
+uint64_t ht_now_ns(void);
+
+/*
+ * tracefs: ht_trace_start("hmmnic/hmmnic_odp_fault_end") enables an event
+ * and clears the buffer; ht_trace_each() calls @fn with the fields of
+ * every recorded event @name ("key=value ...") and returns how many there
+ * were; ht_trace_field() reads one numeric field.
+ */
+void ht_trace_start(const char *event);
+void ht_trace_stop(const char *event);
+size_t ht_trace_each(const char *name,
+		     void (*fn)(const char *fields, void *arg), void *arg);
+uint64_t ht_trace_field(const char *fields, const char *key);
+
 void *ht_map_pages(size_t len);
 /*
  * Pages of [buf, buf + len) that are in device memory: not present, with
