@@ -264,7 +264,7 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 	CHECK(cold, "calloc");
 	memset(pin, 0x6b, PAGE);
 	f0 = counter("page_faults");
-	ht_trace_start(EV_FAULT);
+	ht_trace_clear();
 	for (i = 0; i < count; i++)
 		cold[i] = responder ?
 			op_ns(IBV_WR_RDMA_WRITE, pin, pmr->lkey,
@@ -281,7 +281,6 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 	/* the rnr mode's background faults may still be tracing: wait */
 	sleep_us(20000);
 	ht_trace_each("hmmnic_odp_fault_end", fault_event, &t);
-	ht_trace_stop(EV_FAULT);
 	CHECK(f1 - f0 == count, "%zu operations faulted %" PRIu64 " pages",
 	      count, f1 - f0);
 	CHECK(t.pages == count, "the tracepoint saw %" PRIu64
@@ -417,7 +416,7 @@ static void section_m2r(void)
 	ht_knob("stage_threshold", "1");
 	ht_knob("stage_window_ms", "10000");
 	ht_knob("staging", "1");
-	ht_trace_start(EV_M2R);
+	ht_trace_clear();
 	for (r = 0; r < rounds; r++) {
 		volatile uint8_t *region = ht_map_pages(len);
 		uint8_t *local = ht_map_pages(len);
@@ -456,7 +455,6 @@ static void section_m2r(void)
 		munmap(local, len);
 	}
 	ht_trace_each("hmmnic_pool_migrate_to_ram", m2r_event, &t);
-	ht_trace_stop(EV_M2R);
 	ht_knob("staging", "0");
 	CHECK(t.pages == (uint64_t)moved, "the tracepoint saw %" PRIu64
 	      " pages moved, the counter %ld", t.pages, moved);
@@ -575,6 +573,9 @@ int main(int argc, char **argv)
 	ht_knob_read("staging", staging, sizeof(staging));
 	ht_knob("staging", "0");
 	set_fault_mode("sync");
+	/* both events stay on for the whole run: see ht_trace_clear() */
+	ht_trace_start(EV_FAULT);
+	ht_trace_start(EV_M2R);
 	printf("setup pages=%zu huge=%zu rounds=%d\n", pages, huge, rounds);
 	if (wanted(sections, "cpu") || wanted(sections, "touch") ||
 	    wanted(sections, "m2r"))
@@ -587,6 +588,8 @@ int main(int argc, char **argv)
 		section_m2r();
 	if (wanted(sections, "warm"))
 		section_warm();
+	ht_trace_stop(EV_FAULT);
+	ht_trace_stop(EV_M2R);
 	ht_knob("staging", staging);
 	pair_destroy(&P);
 	rc_teardown();

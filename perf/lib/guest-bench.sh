@@ -78,7 +78,9 @@ else
 	rc=1
 fi
 if [ $restore = 1 ]; then
+	# rdma_rxe keeps UDP port 4791 until it is unloaded
 	rdma link delete rxe0 2>/dev/null
+	modprobe -r rdma_rxe
 	rdma link add hmmnic0 type hmmnic netdev eth0 || rc=1
 fi
 exit $rc

@@ -61,16 +61,20 @@ counter() {
 	local f=/sys/class/infiniband/$dev/ports/1/hw_counters/$1
 	[ -r "$f" ] && cat "$f"
 }
+# snapshot: the counters, "-" for those the device does not have
 snapshot() {
-	local c
-	for c in $counters; do printf '%s ' "$(counter "$c")"; done
+	local c v
+	for c in $counters; do
+		v=$(counter "$c") || v=-
+		printf '%s ' "$v"
+	done
 }
 # deltas "before" "after": comma-separated differences, empty if unknown
 deltas() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
 		n = split(a, x, " "); split(b, y, " ")
 		for (i = 1; i <= n; i++)
-			printf "%s%s", (i > 1 ? "," : ""), (x[i] == "" ? "" : y[i] - x[i])
+			printf "%s%s", (i > 1 ? "," : ""), (x[i] == "-" ? "" : y[i] - x[i])
 	}'
 }
 
@@ -116,10 +120,12 @@ result() {
 }
 
 # parse TOOL SIZE: sets val and p99 from $o; fails unless both are numbers
-# (perftest prints inf or nan when its clock calibration fails)
+# and val is not 0 (perftest prints inf, nan or 0.00 when its calibration
+# of the CPU clock goes wrong, which happens now and then under TCG)
 parse() {
 	read -r val p99 <<<"$(result "$1" "$2" "$o")"
-	[[ $val =~ ^[0-9]+(\.[0-9]+)?$ ]] && [[ ${p99:-0} =~ ^[0-9]+(\.[0-9]+)?$ ]]
+	[[ $val =~ ^[0-9]+(\.[0-9]+)?$ ]] && [[ ${p99:-0} =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
+		awk -v v="$val" 'BEGIN { exit !(v > 0) }'
 }
 
 step=0
@@ -130,9 +136,9 @@ run_one() {
 	step=$((step + 1))
 	case $role in
 	local)
-		# a second try when the first fails: perftest's clock
+		# up to three tries: perftest's clock
 		# calibration is not reliable under TCG
-		for try in 1 2; do
+		for try in 1 2 3; do
 			before=$(snapshot)
 			HMMNIC_ODP_MODE=$odpmode timeout 600 "${cmd[@]}" >/dev/null 2>&1 &
 			sleep 1

@@ -145,6 +145,11 @@ void ht_trace_start(const char *event)
 	ht_write_file(HT_TRACEFS "/trace", "");
 }
 
+void ht_trace_clear(void)
+{
+	ht_write_file(HT_TRACEFS "/trace", "");
+}
+
 void ht_trace_stop(const char *event)
 {
 	char path[256];

@@ -44,11 +44,14 @@ uint64_t ht_now_ns(void);
 
 /*
  * tracefs: ht_trace_start("hmmnic/hmmnic_odp_fault_end") enables an event
- * and clears the buffer; ht_trace_each() calls @fn with the fields of
+ * and clears the buffer, ht_trace_clear() only clears it (enabling and
+ * disabling patches kernel text, which multi-threaded TCG does not always
+ * get right: enable once, clear often); ht_trace_each() calls @fn with the fields of
  * every recorded event @name ("key=value ...") and returns how many there
  * were; ht_trace_field() reads one numeric field.
  */
 void ht_trace_start(const char *event);
+void ht_trace_clear(void);
 void ht_trace_stop(const char *event);
 size_t ht_trace_each(const char *name,
 		     void (*fn)(const char *fields, void *arg), void *arg);
