@@ -457,15 +457,22 @@ static u32 hmmnic_req_npkts(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
 	return max_t(u32, DIV_ROUND_UP_ULL(length, qp->mtu), 1);
 }
 
+static unsigned int hmmnic_min_ack_timeout_ms;
+module_param_named(min_ack_timeout_ms, hmmnic_min_ack_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(min_ack_timeout_ms,
+		 "Lower bound of the local ACK timeout in ms (default 0: the QP's own); raise it when peers run in slow emulated guests");
+
 void hmmnic_req_arm_timer(struct hmmnic_qp *qp)
 {
 	unsigned long t;
 
 	if (!qp->attr.timeout || READ_ONCE(qp->dying))
 		return;
-	/* 4.096 us * 2^timeout, at least two jiffies */
+	/* 4.096 us * 2^timeout, at least two jiffies and the floor */
 	t = usecs_to_jiffies((4096ULL << qp->attr.timeout) / 1000);
-	mod_timer(&qp->retry_timer, jiffies + max(t, 2UL));
+	t = max3(t, 2UL,
+		 msecs_to_jiffies(READ_ONCE(hmmnic_min_ack_timeout_ms)));
+	mod_timer(&qp->retry_timer, jiffies + t);
 }
 
 /* Start the next WQE if the rules allow it; false if it has to wait. */
