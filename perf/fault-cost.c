@@ -148,14 +148,14 @@ static size_t thp_bytes(const void *addr, size_t len)
 	return total;
 }
 
-/* One operation of OP_LEN bytes on @qp; ns from post to completion. */
+/* One RDMA WRITE or READ of @len bytes; ns from post to completion. */
 static uint64_t op_ns(enum ibv_wr_opcode op, void *local, uint32_t lkey,
-		      void *remote, uint32_t rkey)
+		      void *remote, uint32_t rkey, size_t len)
 {
 	struct ibv_wc wc;
 	uint64_t t0 = ht_now_ns();
 
-	post1(P.a.qp, 1, op, local, OP_LEN, lkey, (uintptr_t)remote, rkey);
+	post1(P.a.qp, 1, op, local, len, lkey, (uintptr_t)remote, rkey);
 	expect_ok(P.a.scq, &wc, 1, op == IBV_WR_RDMA_READ ?
 		  IBV_WC_RDMA_READ : IBV_WC_RDMA_WRITE, P.a.qp, "operation");
 	return ht_now_ns() - t0;
@@ -258,7 +258,7 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 	struct ibv_mr *mr = reg(pd, region, len, ODP);
 	struct ibv_mr *pmr = reg(pd, pin, PAGE, ACCESS_ALL);
 	struct trace_sum t = { .ns = kd };
-	uint64_t *cold = calloc(count, sizeof(*cold)), f0, f1;
+	uint64_t *cold = calloc(count, sizeof(*cold)), f0, f1, w;
 	struct dist warm = {};
 
 	CHECK(cold, "calloc");
@@ -268,15 +268,15 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 	for (i = 0; i < count; i++)
 		cold[i] = responder ?
 			op_ns(IBV_WR_RDMA_WRITE, pin, pmr->lkey,
-			      region + i * unit, mr->rkey) :
+			      region + i * unit, mr->rkey, OP_LEN) :
 			op_ns(IBV_WR_RDMA_READ, region + i * unit, mr->lkey,
-			      pin, pmr->rkey);
+			      pin, pmr->rkey, OP_LEN);
 	for (i = 0; i < count; i++)
 		dist_add(&warm, responder ?
 			 op_ns(IBV_WR_RDMA_WRITE, pin, pmr->lkey,
-			       region + i * unit, mr->rkey) :
+			       region + i * unit, mr->rkey, OP_LEN) :
 			 op_ns(IBV_WR_RDMA_READ, region + i * unit, mr->lkey,
-			       pin, pmr->rkey));
+			       pin, pmr->rkey, OP_LEN));
 	f1 = counter_grown("page_faults", f0, count);
 	/* the rnr mode's background faults may still be tracing: wait */
 	sleep_us(20000);
@@ -285,9 +285,8 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 	      count, f1 - f0);
 	CHECK(t.pages == count, "the tracepoint saw %" PRIu64
 	      " pages faulted, the counter %zu", t.pages, count);
+	w = quantile(&warm, 0.5);
 	for (i = 0; i < count; i++) {
-		uint64_t w = quantile(&warm, 0.5);
-
 		dist_add(d, cold[i] > w ? cold[i] - w : 0);
 		CHECK(region[i * unit] == 0x6b,
 		      "wrong byte at page %zu", i);
@@ -467,19 +466,6 @@ static void section_m2r(void)
 
 /* ---- warm ---- */
 
-/* One RDMA WRITE of @len bytes; ns from post to completion. */
-static uint64_t write_ns(void *src, uint32_t lkey, void *dst, uint32_t rkey,
-			 size_t len)
-{
-	struct ibv_wc wc;
-	uint64_t t0 = ht_now_ns();
-
-	post1(P.a.qp, 1, IBV_WR_RDMA_WRITE, src, len, lkey, (uintptr_t)dst,
-	      rkey);
-	expect_ok(P.a.scq, &wc, 1, IBV_WC_RDMA_WRITE, P.a.qp, "WRITE");
-	return ht_now_ns() - t0;
-}
-
 static void section_warm(void)
 {
 	size_t len = 1 << 20;
@@ -497,10 +483,10 @@ static void section_warm(void)
 		memset(src, 0x33, len);
 		for (k = 0; k < 3; k++) {
 			/* the first faults odst in: not counted */
-			uint64_t o = write_ns(src, smr->lkey, odst, omr->rkey,
-					      len);
-			uint64_t n = write_ns(src, smr->lkey, dst, dmr->rkey,
-					      len);
+			uint64_t o = op_ns(IBV_WR_RDMA_WRITE, src, smr->lkey,
+					   odst, omr->rkey, len);
+			uint64_t n = op_ns(IBV_WR_RDMA_WRITE, src, smr->lkey,
+					   dst, dmr->rkey, len);
 
 			if (k) {
 				dist_add(&odp, o);

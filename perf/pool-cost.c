@@ -51,7 +51,6 @@
 
 #define PAGE		4096
 #define MSG		(1 << 20)
-#define TRACEFS		"/sys/kernel/tracing"
 #define ODP		(ACCESS_ALL | IBV_ACCESS_ON_DEMAND)
 
 /* test_hmm's ioctl ABI (lib/test_hmm_uapi.h of the kernel) */
@@ -67,31 +66,6 @@ struct dmirror_cmd {
 #define DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct dmirror_cmd)
 
 static struct pair P;
-
-static void write_file(const char *path, const char *val)
-{
-	FILE *f = fopen(path, "w");
-
-	CHECK(f, "open %s: %s", path, strerror(errno));
-	CHECK(fputs(val, f) >= 0 && !fclose(f), "write %s", path);
-}
-
-static void knob(const char *name, const char *val)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/hmmnic/%s/%s",
-		 ht_dev_name(), name);
-	write_file(path, val);
-}
-
-static uint64_t ns_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -132,10 +106,10 @@ static void transfer(enum ibv_wr_opcode op, void *local, uint32_t lkey,
 static double timed(enum ibv_wr_opcode op, void *local, struct ibv_mr *lmr,
 		    void *remote, struct ibv_mr *mr, size_t len)
 {
-	uint64_t t = ns_now();
+	uint64_t t = ht_now_ns();
 
 	transfer(op, local, lmr->lkey, remote, mr->rkey, len);
-	return len / ((ns_now() - t) / 1e9) / (1 << 20);
+	return len / ((ht_now_ns() - t) / 1e9) / (1 << 20);
 }
 
 static void bandwidth(size_t len, int rounds)
@@ -160,9 +134,9 @@ static void bandwidth(size_t len, int rounds)
 	lmr = reg(pd, local, len, ACCESS_ALL);
 
 	/* stage one region, fault the other in */
-	knob("stage_threshold", "1");
-	knob("stage_window_ms", "10000");
-	knob("staging", "1");
+	ht_knob("stage_threshold", "1");
+	ht_knob("stage_window_ms", "10000");
+	ht_knob("staging", "1");
 	transfer(IBV_WR_RDMA_READ, local, lmr->lkey, staged, smr->rkey, len);
 	transfer(IBV_WR_RDMA_READ, local, lmr->lkey, sys, ymr->rkey, len);
 	deadline = now_ms() + 20000;
@@ -233,29 +207,25 @@ static void bandwidth(size_t len, int rounds)
 /* Sum of "staged=" and "ns=" of the hmmnic_pool_stage events in trace. */
 static uint64_t trace_events;
 
+struct stage_sum {
+	uint64_t staged, ns;
+};
+
+static void stage_event(const char *fields, void *arg)
+{
+	struct stage_sum *t = arg;
+
+	t->staged += ht_trace_field(fields, "staged");
+	t->ns += ht_trace_field(fields, "ns");
+}
+
 static void trace_sum(uint64_t *staged, uint64_t *ns)
 {
-	char line[512];
-	FILE *f = fopen(TRACEFS "/trace", "r");
+	struct stage_sum t = {};
 
-	CHECK(f, "open trace: %s", strerror(errno));
-	*staged = 0;
-	*ns = 0;
-	trace_events = 0;
-	while (fgets(line, sizeof(line), f)) {
-		char *s = strstr(line, "hmmnic_pool_stage:");
-		char *a, *b;
-
-		if (!s)
-			continue;
-		a = strstr(s, "staged=");
-		b = strstr(s, " ns=");
-		CHECK(a && b, "unexpected event: %s", line);
-		*staged += strtoull(a + 7, NULL, 10);
-		*ns += strtoull(b + 4, NULL, 10);
-		trace_events++;
-	}
-	fclose(f);
+	trace_events = ht_trace_each("hmmnic_pool_stage", stage_event, &t);
+	*staged = t.staged;
+	*ns = t.ns;
 }
 
 /*
@@ -273,13 +243,13 @@ static uint64_t hmmnic_stage(size_t n, const char *batch)
 	memset(region, 0x3c, len);
 	mr = reg(pd, region, len, ODP);
 	lmr = reg(pd, local, len, ACCESS_ALL);
-	knob("stage_batch", batch);
-	knob("stage_hold", "1");
+	ht_knob("stage_batch", batch);
+	ht_knob("stage_hold", "1");
 	transfer(IBV_WR_RDMA_READ, local, lmr->lkey, region, mr->rkey, len);
-	write_file(TRACEFS "/trace", "");
+	ht_trace_clear();
 	sleep_us(20000);	/* past the core's counter cache */
 	s0 = counter("pool_staged");
-	knob("stage_hold", "0");
+	ht_knob("stage_hold", "0");
 	deadline = now_ms() + 60000;
 	while (counter("pool_staged") < s0 + n && now_ms() < deadline)
 		sleep_us(50000);
@@ -320,20 +290,20 @@ static uint64_t dmirror_stage(int fd, size_t n, uint64_t *raw)
 
 	CHECK(bounce, "malloc");
 	memset(region, 0x3c, len);
-	t = ns_now();
+	t = ht_now_ns();
 	CHECK(!ioctl(fd, DMIRROR_MIGRATE_TO_DEV, &cmd),
 	      "HMM_DMIRROR_MIGRATE_TO_DEV: %s", strerror(errno));
-	t = ns_now() - t;
+	t = ht_now_ns() - t;
 	CHECK(cmd.cpages == n, "dmirror migrated %" PRIu64 " of %zu pages",
 	      (uint64_t)cmd.cpages, n);
 	CHECK(bounce[0] == 0x3c && bounce[len - 1] == 0x3c,
 	      "dmirror returned other bytes");
 	cmd.cpages = 0;
 	cmd.faults = 0;
-	r = ns_now();
+	r = ht_now_ns();
 	CHECK(!ioctl(fd, DMIRROR_READ, &cmd), "HMM_DMIRROR_READ: %s",
 	      strerror(errno));
-	r = ns_now() - r;
+	r = ht_now_ns() - r;
 	CHECK(!cmd.faults, "the read-back faulted %" PRIu64 " pages",
 	      (uint64_t)cmd.faults);
 	munmap(region, len);
@@ -355,10 +325,10 @@ static void staging(size_t n, int reps)
 	fd = open("/dev/hmm_dmirror0", O_RDWR);
 	CHECK(fd >= 0, "open /dev/hmm_dmirror0 (modprobe test_hmm): %s",
 	      strerror(errno));
-	knob("stage_threshold", "1");
-	knob("stage_window_ms", "10000");
-	knob("staging", "1");
-	write_file(TRACEFS "/events/hmmnic/hmmnic_pool_stage/enable", "1");
+	ht_knob("stage_threshold", "1");
+	ht_knob("stage_window_ms", "10000");
+	ht_knob("staging", "1");
+	ht_trace_start("hmmnic/hmmnic_pool_stage");
 
 	hmmnic_stage(n, "512");		/* grows the pool's chunks */
 	dmirror_stage(fd, n, &raw);	/* allocates dmirror's chunk */
@@ -371,8 +341,8 @@ static void staging(size_t n, int reps)
 		draw[r] = n / (raw / 1e9);
 	}
 
-	knob("stage_batch", "64");
-	write_file(TRACEFS "/events/hmmnic/hmmnic_pool_stage/enable", "0");
+	ht_knob("stage_batch", "64");
+	ht_trace_stop("hmmnic/hmmnic_pool_stage");
 	close(fd);
 	printf("STAGE pages %zu reps %d hmmnic_b64_pages_s %.0f"
 	       " hmmnic_b512_pages_s %.0f dmirror_pages_s %.0f"
@@ -423,8 +393,8 @@ int main(int argc, char **argv)
 	bandwidth(mib << 20, rounds);
 	staging(stage_pages, rounds);
 	pair_destroy(&P);
-	knob("stage_threshold", "32");
-	knob("stage_window_ms", "100");
+	ht_knob("stage_threshold", "32");
+	ht_knob("stage_window_ms", "100");
 	rc_teardown();
 	return 0;
 }

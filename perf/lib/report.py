@@ -141,11 +141,9 @@ def fmt(v, digits=2):
     return "%.*f" % (digits, v)
 
 
-def goals_table(rows, fault, pool):
+def goals_table(rows, fault, fault_ratios, pool):
     dists = {d["name"]: d for d in fault}
-    ratios = {}
-    for r in parse_kv_cache.get("ratio", []):
-        ratios[r["name"]] = float(r["value"])
+    ratios = {r["name"]: float(r["value"]) for r in fault_ratios}
 
     def ratio(a, b):
         return a / b if a is not None and b else None
@@ -212,8 +210,6 @@ def num(dists, name, key):
     return float(d[key]) if d and key in d else None
 
 
-parse_kv_cache = {}
-
 
 def write_csv(path, fields, rows):
     with open(path, "w", newline="") as f:
@@ -256,9 +252,9 @@ def plot_matrix(rows, plots):
              "set logscale x 2", "set format x '%.0s%cB'",
              "set xlabel 'message size'",
              "set ylabel '%s'" % ("MB/s" if bw else "usec"),
-             "set key outside right", "set grid"]
-        if not bw:
-            s.append("set logscale y")
+             "set key outside right", "set grid",
+             # bandwidth spans three decades from 8 B to 1 MiB
+             "set logscale y"]
         s.append("plot " + ", ".join(
             "'-' using 1:2 with linespoints title '%s'" % t
             for t, _ in lines))
@@ -342,7 +338,12 @@ def main():
 
     fault_path = os.path.join(vm1, "fault.txt")
     fault = parse_kv(fault_path, "dist")
-    parse_kv_cache["ratio"] = parse_kv(fault_path, "ratio")
+    fault_ratios = parse_kv(fault_path, "ratio")
+    for r in fault_ratios:
+        if "name" not in r or number(r.get("value")) is None:
+            error("fault-cost: malformed ratio %s" % r)
+    fault_ratios = [r for r in fault_ratios
+                    if "name" in r and number(r.get("value")) is not None]
     for d in fault:
         if number(d.get("p50")) is None or number(d.get("p99")) is None:
             error("fault-cost: malformed %s" % d)
@@ -395,7 +396,7 @@ def main():
         elif m.group(1) != "0":
             error("migrate-load saw %s wrong words" % m.group(1))
 
-    goals = goals_table(rows, fault, pool)
+    goals = goals_table(rows, fault, fault_ratios, pool)
     gfields = ["goal", "metric", "measured", "reference", "ratio", "target",
                "met"]
     write_csv(os.path.join(outdir, "goals.csv"), gfields, goals)
@@ -447,7 +448,7 @@ def main():
                          for d in fault]), ""]
         md += ["Ratios: " + ", ".join(
             "%s %s" % (r["name"], r["value"])
-            for r in parse_kv_cache["ratio"]), ""]
+            for r in fault_ratios), ""]
     if pool:
         md += ["## Pool (perf/pool-cost)", "",
                md_table(["figure", "value"],

@@ -58,26 +58,14 @@
 
 #define PAGE		4096
 #define ODP		(ACCESS_ALL | IBV_ACCESS_ON_DEMAND)
-#define DEBUGFS		"/sys/kernel/debug/hmmnic"
 
 static struct pair P;
 
 /* ---- the pool's knobs and state ---- */
 
-static void knob_set_dev(const char *dev, const char *name, const char *val)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), DEBUGFS "/%s/%s", dev, name);
-	f = fopen(path, "w");
-	CHECK(f, "open %s: %s", path, strerror(errno));
-	CHECK(fputs(val, f) >= 0 && !fclose(f), "write %s=%s", path, val);
-}
-
 static void knob_set(const char *name, const char *val)
 {
-	knob_set_dev(ht_dev_name(), name, val);
+	ht_knob(name, val);
 }
 
 /* Threshold 1 in a long window: one access stages a page. */
@@ -423,7 +411,7 @@ static void case_owner(void)
 		return;
 	}
 	knobs_eager();
-	knob_set_dev(dev2, "staging", "0");
+	ht_knob_dev(dev2, "staging", "0");
 	bufs_init(&b, 32 * PAGE, 0);
 	stage(b.local, b.lmr, b.region, b.mr, b.len);
 

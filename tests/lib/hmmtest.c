@@ -105,13 +105,18 @@ void ht_write_file(const char *path, const char *val)
 	      path, strerror(errno));
 }
 
-void ht_knob(const char *name, const char *val)
+void ht_knob_dev(const char *dev, const char *name, const char *val)
 {
 	char path[256];
 
-	snprintf(path, sizeof(path), "/sys/kernel/debug/hmmnic/%s/%s",
-		 ht_dev_name(), name);
+	snprintf(path, sizeof(path), "/sys/kernel/debug/hmmnic/%s/%s", dev,
+		 name);
 	ht_write_file(path, val);
+}
+
+void ht_knob(const char *name, const char *val)
+{
+	ht_knob_dev(ht_dev_name(), name, val);
 }
 
 void ht_knob_read(const char *name, char *buf, size_t len)

@@ -35,20 +35,22 @@ struct ibv_context *ht_open(const char *name);
 /* Read a small sysfs or proc file into buf, without the newline. */
 int ht_read_file(const char *path, char *buf, size_t len);
 
-/* Fresh anonymous read/write pages, never huge pages. */
+/* Write @val to a sysfs, debugfs or tracefs file; fails the test if not. */
 void ht_write_file(const char *path, const char *val);
-/* a debugfs knob of the device under test (/sys/kernel/debug/hmmnic/DEV) */
+/* A debugfs knob of a device: /sys/kernel/debug/hmmnic/DEV/NAME. */
 void ht_knob(const char *name, const char *val);
+void ht_knob_dev(const char *dev, const char *name, const char *val);
 void ht_knob_read(const char *name, char *buf, size_t len);
+/* CLOCK_MONOTONIC in ns. */
 uint64_t ht_now_ns(void);
 
 /*
  * tracefs: ht_trace_start("hmmnic/hmmnic_odp_fault_end") enables an event
  * and clears the buffer, ht_trace_clear() only clears it (enabling and
  * disabling patches kernel text, which multi-threaded TCG does not always
- * get right: enable once, clear often); ht_trace_each() calls @fn with the fields of
- * every recorded event @name ("key=value ...") and returns how many there
- * were; ht_trace_field() reads one numeric field.
+ * get right: enable once, clear often); ht_trace_each() calls @fn with
+ * the fields of every recorded event @name ("key=value ...") and returns
+ * how many there were; ht_trace_field() reads one numeric field.
  */
 void ht_trace_start(const char *event);
 void ht_trace_clear(void);
@@ -57,6 +59,7 @@ size_t ht_trace_each(const char *name,
 		     void (*fn)(const char *fields, void *arg), void *arg);
 uint64_t ht_trace_field(const char *fields, const char *key);
 
+/* Fresh anonymous read/write pages, never huge pages. */
 void *ht_map_pages(size_t len);
 /*
  * Pages of [buf, buf + len) that are in device memory: not present, with
