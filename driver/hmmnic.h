@@ -439,6 +439,12 @@ struct hmmnic_qp {
 	struct mutex mutex;		/* the worker vs. modify/query */
 	/* this run is the doorbell's, in the poster's context (mutex) */
 	bool in_doorbell;
+	/*
+	 * The task in hmmnic_qp_run() (written under mutex), and whether a
+	 * packet reached this QP from inside that run (hmmnic_rcv()).
+	 */
+	struct task_struct *runner;
+	bool rerun;
 	struct work_struct work;
 	struct sk_buff_head rxq;	/* requests, for the responder */
 	struct sk_buff_head ackq;	/* responses, for the completer */

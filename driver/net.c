@@ -504,7 +504,15 @@ void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,
 		goto drop_qp;
 
 	skb_queue_tail(pkt->flags & HMMNIC_F_REQ ? &qp->rxq : &qp->ackq, skb);
-	if (may_inline)
+	/*
+	 * A local packet for a QP whose run this very call is nested in (the
+	 * ACK of a responder that ran inline, say): that run loops again
+	 * and takes it, so waking the QP's worker would only have it contend
+	 * for the mutex and find nothing to do.
+	 */
+	if (in_task() && READ_ONCE(qp->runner) == current)
+		qp->rerun = true;
+	else if (may_inline)
 		hmmnic_qp_run_inline(qp);
 	else
 		hmmnic_qp_sched(qp);

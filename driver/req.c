@@ -714,6 +714,7 @@ static void hmmnic_qp_run(struct hmmnic_qp *qp)
 
 	if (qp->state == IB_QPS_RESET || qp->state == IB_QPS_INIT)
 		return;
+	WRITE_ONCE(qp->runner, current);
 	if (qp->req.need_retry) {
 		qp->req.need_retry = false;
 		hmmnic_comp_timeout(qp);
@@ -749,6 +750,13 @@ static void hmmnic_qp_run(struct hmmnic_qp *qp)
 		qp->req.drained = true;
 		if (qp->attr.en_sqd_async_notify)
 			hmmnic_qp_event(qp, IB_EVENT_SQ_DRAINED);
+	}
+	WRITE_ONCE(qp->runner, NULL);
+	/* a packet that came from inside this run and was not taken yet */
+	if (qp->rerun) {
+		qp->rerun = false;
+		if (!skb_queue_empty(&qp->rxq) || !skb_queue_empty(&qp->ackq))
+			hmmnic_qp_sched(qp);
 	}
 }
 

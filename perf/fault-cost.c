@@ -25,6 +25,8 @@
  *          page_faults counter and the hmmnic_odp_fault_end tracepoint:
  *          both must show exactly one faulted page per operation, and the
  *          THP runs must really have got huge pages (smaps).
+ * touch4k  the 4 KiB half of touch alone; touch4k_sync only its
+ *          responder_sync_4k figure (perf/profile --fault uses it).
  * inval    invalidation: munmap of PAGES pages mirrored by an ODP region
  *          against munmap of the same pages unregistered (both touched by
  *          the CPU first), per page; page_invalidations must grow by
@@ -148,14 +150,21 @@ static size_t thp_bytes(const void *addr, size_t len)
 	return total;
 }
 
-/* One RDMA WRITE or READ of @len bytes; ns from post to completion. */
+/*
+ * One RDMA WRITE or READ of @len bytes; ns from post to completion.
+ * @post: if not NULL, gets the part spent inside ibv_post_send() (an idle
+ * QP's doorbell runs the send, and in loopback the receiving QP, in the
+ * caller's system call).
+ */
 static uint64_t op_ns(enum ibv_wr_opcode op, void *local, uint32_t lkey,
-		      void *remote, uint32_t rkey, size_t len)
+		      void *remote, uint32_t rkey, size_t len, uint64_t *post)
 {
 	struct ibv_wc wc;
 	uint64_t t0 = ht_now_ns();
 
 	post1(P.a.qp, 1, op, local, len, lkey, (uintptr_t)remote, rkey);
+	if (post)
+		*post = ht_now_ns() - t0;
 	expect_ok(P.a.scq, &wc, 1, op == IBV_WR_RDMA_READ ?
 		  IBV_WC_RDMA_READ : IBV_WC_RDMA_WRITE, P.a.qp, "operation");
 	return ht_now_ns() - t0;
@@ -181,6 +190,8 @@ static void fault_event(const char *fields, void *arg)
 		dist_add(t->ns, ht_trace_field(fields, "ns"));
 }
 
+static struct dist *post_split;
+
 static void print_dist(const char *name, struct dist *d, long faults,
 		       long traced, struct dist *kernel)
 {
@@ -191,6 +202,9 @@ static void print_dist(const char *name, struct dist *d, long faults,
 	if (kernel && kernel->n)
 		printf(" kernel_p50=%" PRIu64 " kernel_p99=%" PRIu64,
 		       quantile(kernel, 0.5), quantile(kernel, 0.99));
+	if (post_split && post_split->n)
+		printf(" in_post_p50=%" PRIu64,
+		       quantile(post_split, 0.5));
 	printf("\n");
 	fflush(stdout);
 }
@@ -241,6 +255,24 @@ static void section_cpu(void)
 	dist_free(&d2);
 }
 
+/* -s: the sections to run, comma-separated; NULL for all */
+static const char *sections;
+
+static bool wanted(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *s = list;
+
+	if (!list)
+		return true;
+	while ((s = strstr(s, name))) {
+		if ((s == list || s[-1] == ',') && (!s[n] || s[n] == ','))
+			return true;
+		s += n;
+	}
+	return false;
+}
+
 /* ---- touch ---- */
 
 /*
@@ -250,7 +282,8 @@ static void section_cpu(void)
  * kernel's fault times to @kd, and returns the pages faulted.
  */
 static void touch_round(bool responder, bool thp, struct dist *d,
-			struct dist *kd, long *faults, long *traced)
+			struct dist *postd, struct dist *kd, long *faults,
+			long *traced)
 {
 	size_t unit = thp ? HUGE : PAGE, count = thp ? huge : pages, i;
 	size_t len = count * unit;
@@ -258,25 +291,30 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 	struct ibv_mr *mr = reg(pd, region, len, ODP);
 	struct ibv_mr *pmr = reg(pd, pin, PAGE, ACCESS_ALL);
 	struct trace_sum t = { .ns = kd };
-	uint64_t *cold = calloc(count, sizeof(*cold)), f0, f1, w;
-	struct dist warm = {};
+	uint64_t *cold = calloc(count, sizeof(*cold)), f0, f1, w, wp;
+	uint64_t *cpost = calloc(count, sizeof(*cpost));
+	struct dist warm = {}, wpost = {};
 
-	CHECK(cold, "calloc");
+	CHECK(cold && cpost, "calloc");
 	memset(pin, 0x6b, PAGE);
 	f0 = counter("page_faults");
 	ht_trace_clear();
 	for (i = 0; i < count; i++)
 		cold[i] = responder ?
 			op_ns(IBV_WR_RDMA_WRITE, pin, pmr->lkey,
-			      region + i * unit, mr->rkey, OP_LEN) :
+			      region + i * unit, mr->rkey, OP_LEN, &cpost[i]) :
 			op_ns(IBV_WR_RDMA_READ, region + i * unit, mr->lkey,
-			      pin, pmr->rkey, OP_LEN);
-	for (i = 0; i < count; i++)
+			      pin, pmr->rkey, OP_LEN, &cpost[i]);
+	for (i = 0; i < count; i++) {
+		uint64_t p;
+
 		dist_add(&warm, responder ?
 			 op_ns(IBV_WR_RDMA_WRITE, pin, pmr->lkey,
-			       region + i * unit, mr->rkey, OP_LEN) :
+			       region + i * unit, mr->rkey, OP_LEN, &p) :
 			 op_ns(IBV_WR_RDMA_READ, region + i * unit, mr->lkey,
-			       pin, pmr->rkey, OP_LEN));
+			       pin, pmr->rkey, OP_LEN, &p));
+		dist_add(&wpost, p);
+	}
 	f1 = counter_grown("page_faults", f0, count);
 	/* the rnr mode's background faults may still be tracing: wait */
 	sleep_us(20000);
@@ -286,8 +324,10 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 	CHECK(t.pages == count, "the tracepoint saw %" PRIu64
 	      " pages faulted, the counter %zu", t.pages, count);
 	w = quantile(&warm, 0.5);
+	wp = quantile(&wpost, 0.5);
 	for (i = 0; i < count; i++) {
 		dist_add(d, cold[i] > w ? cold[i] - w : 0);
+		dist_add(postd, cpost[i] > wp ? cpost[i] - wp : 0);
 		CHECK(region[i * unit] == 0x6b,
 		      "wrong byte at page %zu", i);
 	}
@@ -301,25 +341,30 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 	munmap(region, len);
 	munmap(pin, PAGE);
 	free(cold);
+	free(cpost);
 	dist_free(&warm);
+	dist_free(&wpost);
 }
 
 static void touch(const char *name, bool responder, bool thp,
 		  const char *mode)
 {
-	struct dist d = {}, kd = {};
+	struct dist d = {}, postd = {}, kd = {};
 	long faults = 0, traced = 0;
 	uint64_t rnr0 = counter("page_fault_rnr_naks");
 	int r;
 
 	set_fault_mode(mode);
 	for (r = 0; r < rounds; r++)
-		touch_round(responder, thp, &d, &kd, &faults, &traced);
+		touch_round(responder, thp, &d, &postd, &kd, &faults,
+			    &traced);
 	set_fault_mode("sync");
 	if (!strcmp(mode, "rnr"))
 		CHECK(counter_grown("page_fault_rnr_naks", rnr0, 1) - rnr0 >=
 		      (uint64_t)faults, "fewer RNR NAKs than faults");
+	post_split = &postd;
 	print_dist(name, &d, faults, traced, &kd);
+	post_split = NULL;
 	if (!strcmp(name, "responder_sync_4k"))
 		print_ratio("p4_responder_vs_cpu",
 			    (double)quantile(&d, 0.5) / cpu4k_p50);
@@ -330,18 +375,25 @@ static void touch(const char *name, bool responder, bool thp,
 		print_ratio("thp_responder_vs_cpu",
 			    (double)quantile(&d, 0.5) / cpu2m_p50);
 	dist_free(&d);
+	dist_free(&postd);
 	dist_free(&kd);
 }
 
-static void section_touch(void)
+static void section_touch(bool small, bool thp)
 {
 	CHECK(cpu4k_p50 && cpu2m_p50, "the touch section needs the cpu one");
-	touch("responder_sync_4k", true, false, "sync");
-	touch("responder_rnr_4k", true, false, "rnr");
-	touch("requester_4k", false, false, "sync");
-	touch("responder_sync_2m", true, true, "sync");
-	touch("responder_rnr_2m", true, true, "rnr");
-	touch("requester_2m", false, true, "sync");
+	if (small) {
+		touch("responder_sync_4k", true, false, "sync");
+		if (!wanted(sections, "touch4k_sync")) {
+			touch("responder_rnr_4k", true, false, "rnr");
+			touch("requester_4k", false, false, "sync");
+		}
+	}
+	if (thp) {
+		touch("responder_sync_2m", true, true, "sync");
+		touch("responder_rnr_2m", true, true, "rnr");
+		touch("requester_2m", false, true, "sync");
+	}
 }
 
 /* ---- inval ---- */
@@ -484,9 +536,9 @@ static void section_warm(void)
 		for (k = 0; k < 3; k++) {
 			/* the first faults odst in: not counted */
 			uint64_t o = op_ns(IBV_WR_RDMA_WRITE, src, smr->lkey,
-					   odst, omr->rkey, len);
+					   odst, omr->rkey, len, NULL);
 			uint64_t n = op_ns(IBV_WR_RDMA_WRITE, src, smr->lkey,
-					   dst, dmr->rkey, len);
+					   dst, dmr->rkey, len, NULL);
 
 			if (k) {
 				dist_add(&odp, o);
@@ -509,24 +561,9 @@ static void section_warm(void)
 	dist_free(&pin);
 }
 
-static bool wanted(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	const char *s = list;
-
-	if (!list)
-		return true;
-	while ((s = strstr(s, name))) {
-		if ((s == list || s[-1] == ',') && (!s[n] || s[n] == ','))
-			return true;
-		s += n;
-	}
-	return false;
-}
 
 int main(int argc, char **argv)
 {
-	const char *sections = NULL;
 	char staging[16];
 	int opt;
 
@@ -548,7 +585,7 @@ int main(int argc, char **argv)
 			sections = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: fault-cost [-d DEV] [-p PAGES] [-H HUGE] [-r ROUNDS] [-s cpu,touch,inval,m2r,warm]\n");
+			fprintf(stderr, "usage: fault-cost [-d DEV] [-p PAGES] [-H HUGE] [-r ROUNDS] [-s cpu,touch,touch4k,touch4k_sync,inval,m2r,warm]\n");
 			return 2;
 		}
 	}
@@ -564,10 +601,12 @@ int main(int argc, char **argv)
 	ht_trace_start(EV_M2R);
 	printf("setup pages=%zu huge=%zu rounds=%d\n", pages, huge, rounds);
 	if (wanted(sections, "cpu") || wanted(sections, "touch") ||
+	    wanted(sections, "touch4k") || wanted(sections, "touch4k_sync") ||
 	    wanted(sections, "m2r"))
 		section_cpu();
-	if (wanted(sections, "touch"))
-		section_touch();
+	if (wanted(sections, "touch") || wanted(sections, "touch4k") ||
+	    wanted(sections, "touch4k_sync"))
+		section_touch(true, wanted(sections, "touch"));
 	if (wanted(sections, "inval"))
 		section_inval();
 	if (wanted(sections, "m2r"))

@@ -3,12 +3,15 @@
 #
 #   guest-bench.sh OUTDIR [--short] [--restore]
 #
-# 1. the perftest matrix on hmmnic0 in loopback (matrix-hmmnic.csv);
+# 1. the perftest matrix on hmmnic0 in loopback (matrix-hmmnic.csv),
+#    then the cells the goals use (ib_write_bw 64 KiB pinned and ODP
+#    warm, ib_send_lat 8 B pinned) GOAL_REPEAT times more, interleaved;
 # 2. perf/fault-cost (fault.txt);
 # 3. perf/pool-cost with test_hmm loaded (pool.txt);
 # 4. perf/migrate-load (migrate.csv, migrate.txt);
 # 5. hmmnic0 deleted (both drivers bind UDP port 4791), rxe0 created on
-#    the same eth0, and the pinned matrix on it (matrix-rxe.csv).
+#    the same eth0, and the pinned matrix on it (matrix-rxe.csv), with
+#    its goal cells repeated the same way.
 # --short runs a small matrix and short runs of the rest (the demo and the
 # test suite use it). --restore deletes rxe0 and creates hmmnic0 again at
 # the end. Progress goes to stdout; a step that fails makes the exit
@@ -41,11 +44,13 @@ step() {
 
 if [ $short = 1 ]; then
 	mx=(--tools "ib_write_bw ib_send_lat" --sizes "8 65536" --scale 0.25)
+	goal_repeat=0
 	fc=(-p 64 -H 4 -r 3)
 	pc=(-m 4 -r 3 -s 1024)
 	ml=(-t 10)
 else
 	mx=()
+	goal_repeat=${GOAL_REPEAT:-4}
 	fc=(-p 256 -H 16 -r 5)
 	pc=(-r 5)
 	ml=(-t 60)
@@ -54,6 +59,19 @@ fi
 rm -f "$out/matrix-hmmnic.csv" "$out/matrix-rxe.csv"
 step "perftest matrix on hmmnic0" "$top/perf/lib/matrix.sh" --dev hmmnic0 \
 	--out "$out/matrix-hmmnic.csv" "${mx[@]}"
+# the goal cells again: each is then the median of 1 + goal_repeat runs
+goal_cells() {
+	local dev=$1 csv=$2 bwmodes=$3
+	[ "$goal_repeat" -gt 0 ] || return 0
+	"$top/perf/lib/matrix.sh" --dev "$dev" --out "$csv" \
+		--tools ib_write_bw --sizes 65536 --modes "$bwmodes" \
+		--repeat "$goal_repeat" &&
+	"$top/perf/lib/matrix.sh" --dev "$dev" --out "$csv" \
+		--tools ib_send_lat --sizes 8 --modes pinned \
+		--repeat "$goal_repeat"
+}
+step "goal cells on hmmnic0" goal_cells hmmnic0 "$out/matrix-hmmnic.csv" \
+	"pinned odp-warm"
 fault_cost() { "$top/perf/fault-cost" -d hmmnic0 "${fc[@]}" >"$out/fault.txt"; }
 pool_cost() {
 	modprobe test_hmm && "$top/perf/pool-cost" -d hmmnic0 "${pc[@]}" >"$out/pool.txt"
@@ -73,6 +91,7 @@ if rdma link delete hmmnic0 && modprobe rdma_rxe &&
    rdma link add rxe0 type rxe netdev eth0; then
 	step "perftest matrix on rxe0" "$top/perf/lib/matrix.sh" --dev rxe0 \
 		--modes pinned --out "$out/matrix-rxe.csv" "${mx[@]}"
+	step "goal cells on rxe0" goal_cells rxe0 "$out/matrix-rxe.csv" pinned
 else
 	echo "== rxe setup FAILED"
 	rc=1

@@ -3,10 +3,11 @@
 #
 #   matrix.sh --dev DEV --out CSV [--role local|server|client]
 #             [--setup NAME] [--tools "T..."] [--sizes "S..."]
-#             [--modes "M..."] [--scale F]
+#             [--modes "M..."] [--scale F] [--repeat N]
 #
 # For every memory mode, tool and message size, runs one perftest server
-# and client pair on DEV and appends a CSV row. --role local runs both in
+# and client pair on DEV and appends a CSV row; --repeat N runs the whole
+# set N times, interleaved (the report takes the median of a cell's rows). --role local runs both in
 # this guest over 127.0.0.1; server and client run one side each, in step
 # with the other guest through tests/vm/barrier (the client connects to
 # $HMMNIC_VM_PEER_ADDR and writes the rows). Modes:
@@ -31,9 +32,9 @@
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 barrier=$top/tests/vm/barrier
-dev="" out="" role=local setup=loopback scale=1
+dev="" out="" role=local setup=loopback scale=1 repeat=1
 tools="ib_write_bw ib_read_bw ib_send_bw ib_write_lat ib_read_lat ib_send_lat"
-sizes="8 64 512 4096 32768 262144 1048576"
+sizes="8 64 512 4096 65536 262144 1048576"
 modes="pinned odp-cold odp-warm odp-prefetch odp-implicit odp-staged"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -45,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--sizes) sizes=$2; shift 2 ;;
 	--modes) modes=$2; shift 2 ;;
 	--scale) scale=$2; shift 2 ;;
+	--repeat) repeat=$2; shift 2 ;;
 	*) echo "matrix: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -174,11 +176,13 @@ run_one() {
 	printf 'matrix: %-12s %-12s %-8s %8s %s\n' "$mode" "$tool" "$size" "$val" "$status"
 }
 
-for mode in $modes; do
-	mode_setup "$mode" || exit 1
-	for tool in $tools; do
-		for size in $sizes; do
-			run_one "$mode" "$tool" "$size"
+for ((r = 0; r < repeat; r++)); do
+	for mode in $modes; do
+		mode_setup "$mode" || exit 1
+		for tool in $tools; do
+			for size in $sizes; do
+				run_one "$mode" "$tool" "$size"
+			done
 		done
 	done
 done
