@@ -230,6 +230,13 @@ def gnuplot(script):
         error("gnuplot failed: " + p.stderr.strip())
 
 
+def size_label(n):
+    for unit, div in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= div and n % div == 0:
+            return "%d %s" % (n // div, unit)
+    return "%d B" % n
+
+
 def plot_matrix(rows, plots):
     made = []
     series = [("loopback", "hmmnic0", m, "hmmnic " + m) for m in MODES] + \
@@ -255,7 +262,10 @@ def plot_matrix(rows, plots):
              "set output '%s'" % png,
              "set title '%s: %s by message size (TCG guest)'" %
              (tool, "bandwidth" if bw else "median latency"),
-             "set logscale x 2", "set format x '%.0s%cB'",
+             "set logscale x 2",
+             "set xtics (%s)" % ", ".join(
+                 "'%s' %d" % (size_label(sz), sz)
+                 for sz in sorted({p[0] for _, pts in lines for p in pts})),
              "set xlabel 'message size'",
              "set ylabel '%s'" % ("MB/s" if bw else "usec"),
              "set key outside right", "set grid",
