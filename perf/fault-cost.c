@@ -381,10 +381,15 @@ static void touch(const char *name, bool responder, bool thp,
 
 static void section_touch(bool small, bool thp)
 {
+	/* -s touch4k_sync alone: only the first figure */
+	bool sync_only = sections && wanted(sections, "touch4k_sync") &&
+			 !wanted(sections, "touch4k") &&
+			 !wanted(sections, "touch");
+
 	CHECK(cpu4k_p50 && cpu2m_p50, "the touch section needs the cpu one");
 	if (small) {
 		touch("responder_sync_4k", true, false, "sync");
-		if (!wanted(sections, "touch4k_sync")) {
+		if (!sync_only) {
 			touch("responder_rnr_4k", true, false, "rnr");
 			touch("requester_4k", false, false, "sync");
 		}
