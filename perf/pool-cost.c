@@ -229,15 +229,20 @@ static void trace_sum(uint64_t *staged, uint64_t *ns)
 }
 
 /*
- * hmmnic: stage @n fresh pages in batches of @batch; return the worker's
- * ns for them. The pages are queued while the worker is held, so it runs
- * alone; meanwhile this process only sleeps on the pool_staged counter.
+ * hmmnic: stage @n fresh pages in batches of @batch; return the pages
+ * staged per second of the worker's time. The pages are queued while the
+ * worker is held, so it runs alone; meanwhile this process only sleeps on
+ * the pool_staged and pool_stage_failures counters. The core may refuse
+ * to migrate a page that something holds for a moment (the driver counts
+ * a stage failure and leaves the page in system memory), and a request
+ * can be lost to a full queue, so up to 1% of the pages may stay behind;
+ * the rate counts the pages that moved.
  */
-static uint64_t hmmnic_stage(size_t n, const char *batch)
+static double hmmnic_stage(size_t n, const char *batch)
 {
 	size_t len = n * PAGE;
 	uint8_t *region = ht_map_pages(len), *local = ht_map_pages(len);
-	uint64_t staged, ns, deadline, s0;
+	uint64_t staged, ns, deadline, idle, s0, f0, failed, done, last;
 	struct ibv_mr *mr, *lmr;
 
 	memset(region, 0x3c, len);
@@ -249,25 +254,36 @@ static uint64_t hmmnic_stage(size_t n, const char *batch)
 	ht_trace_clear();
 	sleep_us(20000);	/* past the core's counter cache */
 	s0 = counter("pool_staged");
+	f0 = counter("pool_stage_failures");
 	ht_knob("stage_hold", "0");
+	/* until every page is accounted for, or nothing moved for 2 s */
 	deadline = now_ms() + 60000;
-	while (counter("pool_staged") < s0 + n && now_ms() < deadline)
-		sleep_us(50000);
+	idle = now_ms() + 2000;
+	for (last = 0; now_ms() < deadline && now_ms() < idle;
+	     sleep_us(50000)) {
+		done = counter("pool_staged") - s0 +
+		       counter("pool_stage_failures") - f0;
+		if (done >= n)
+			break;
+		if (done != last)
+			idle = now_ms() + 2000;
+		last = done;
+	}
+	failed = counter("pool_stage_failures") - f0;
 	/* the last batch's mappings and its event come just after */
-	while (ht_device_pages(region, len) < n && now_ms() < deadline)
-		sleep_us(20000);
-	CHECK(ht_device_pages(region, len) == n, "%zu of %zu pages staged",
-	      ht_device_pages(region, len), n);
-	do {
-		trace_sum(&staged, &ns);
-	} while (staged < n && now_ms() < deadline && (sleep_us(20000), 1));
-	CHECK(staged == n, "the tracepoint saw %" PRIu64 " pages staged, not %zu",
-	      staged, n);
+	sleep_us(100000);
+	trace_sum(&staged, &ns);
+	CHECK(staged + failed >= n - n / 100,
+	      "%" PRIu64 " staged and %" PRIu64 " failed of %zu pages",
+	      staged, failed, n);
+	CHECK(ht_device_pages(region, len) == staged,
+	      "%zu pages in device memory, the tracepoint saw %" PRIu64,
+	      ht_device_pages(region, len), staged);
 	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(lmr), "dereg_mr");
 	/* frees the device pages; the chunks stay for the next run */
 	munmap(region, len);
 	munmap(local, len);
-	return ns;
+	return staged / (ns / 1e9);
 }
 
 /*
@@ -333,9 +349,9 @@ static void staging(size_t n, int reps)
 	hmmnic_stage(n, "512");		/* grows the pool's chunks */
 	dmirror_stage(fd, n, &raw);	/* allocates dmirror's chunk */
 	for (r = 0; r < reps; r++) {
-		h64[r] = n / (hmmnic_stage(n, "64") / 1e9);
+		h64[r] = hmmnic_stage(n, "64");
 		b64 = trace_events;
-		h512[r] = n / (hmmnic_stage(n, "512") / 1e9);
+		h512[r] = hmmnic_stage(n, "512");
 		b512 = trace_events;
 		dm[r] = n / (dmirror_stage(fd, n, &raw) / 1e9);
 		draw[r] = n / (raw / 1e9);
