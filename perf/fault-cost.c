@@ -190,10 +190,12 @@ static void fault_event(const char *fields, void *arg)
 		dist_add(t->ns, ht_trace_field(fields, "ns"));
 }
 
-static struct dist *post_split;
-
+/*
+ * @faults: -1 where nothing faults; @kernel: the tracepoint's fault times;
+ * @post: first touch inside ibv_post_send(); both may be NULL.
+ */
 static void print_dist(const char *name, struct dist *d, long faults,
-		       long traced, struct dist *kernel)
+		       long traced, struct dist *kernel, struct dist *post)
 {
 	printf("dist name=%s p50=%" PRIu64 " p99=%" PRIu64 " samples=%zu",
 	       name, quantile(d, 0.5), quantile(d, 0.99), d->n);
@@ -202,9 +204,8 @@ static void print_dist(const char *name, struct dist *d, long faults,
 	if (kernel && kernel->n)
 		printf(" kernel_p50=%" PRIu64 " kernel_p99=%" PRIu64,
 		       quantile(kernel, 0.5), quantile(kernel, 0.99));
-	if (post_split && post_split->n)
-		printf(" in_post_p50=%" PRIu64,
-		       quantile(post_split, 0.5));
+	if (post && post->n)
+		printf(" in_post_p50=%" PRIu64, quantile(post, 0.5));
 	printf("\n");
 	fflush(stdout);
 }
@@ -249,8 +250,8 @@ static void section_cpu(void)
 	}
 	cpu4k_p50 = quantile(&d4, 0.5);
 	cpu2m_p50 = quantile(&d2, 0.5);
-	print_dist("cpu_4k", &d4, -1, 0, NULL);
-	print_dist("cpu_2m", &d2, -1, 0, NULL);
+	print_dist("cpu_4k", &d4, -1, 0, NULL, NULL);
+	print_dist("cpu_2m", &d2, -1, 0, NULL, NULL);
 	dist_free(&d4);
 	dist_free(&d2);
 }
@@ -362,9 +363,7 @@ static void touch(const char *name, bool responder, bool thp,
 	if (!strcmp(mode, "rnr"))
 		CHECK(counter_grown("page_fault_rnr_naks", rnr0, 1) - rnr0 >=
 		      (uint64_t)faults, "fewer RNR NAKs than faults");
-	post_split = &postd;
-	print_dist(name, &d, faults, traced, &kd);
-	post_split = NULL;
+	print_dist(name, &d, faults, traced, &kd, &postd);
 	if (!strcmp(name, "responder_sync_4k"))
 		print_ratio("p4_responder_vs_cpu",
 			    (double)quantile(&d, 0.5) / cpu4k_p50);
@@ -442,8 +441,8 @@ static void section_inval(void)
 		CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
 		munmap(src, len);
 	}
-	print_dist("munmap_odp", &od, dropped, dropped, NULL);
-	print_dist("munmap_plain", &plain_d, -1, 0, NULL);
+	print_dist("munmap_odp", &od, dropped, dropped, NULL, NULL);
+	print_dist("munmap_plain", &plain_d, -1, 0, NULL, NULL);
 	print_ratio("munmap_odp_vs_plain",
 		    (double)quantile(&od, 0.5) / quantile(&plain_d, 0.5));
 	dist_free(&od);
@@ -514,7 +513,7 @@ static void section_m2r(void)
 	ht_knob("staging", "0");
 	CHECK(t.pages == (uint64_t)moved, "the tracepoint saw %" PRIu64
 	      " pages moved, the counter %ld", t.pages, moved);
-	print_dist("migrate_to_ram", &d, moved, t.pages, &kd);
+	print_dist("migrate_to_ram", &d, moved, t.pages, &kd, NULL);
 	print_ratio("migrate_to_ram_vs_cpu",
 		    (double)quantile(&d, 0.5) / cpu4k_p50);
 	dist_free(&d);
@@ -558,8 +557,8 @@ static void section_warm(void)
 		munmap(dst, len);
 		munmap(odst, len);
 	}
-	print_dist("write_1m_warm_odp", &odp, -1, 0, NULL);
-	print_dist("write_1m_pinned", &pin, -1, 0, NULL);
+	print_dist("write_1m_warm_odp", &odp, -1, 0, NULL, NULL);
+	print_dist("write_1m_pinned", &pin, -1, 0, NULL, NULL);
 	print_ratio("p1_warm_odp_vs_pinned_bw",
 		    (double)quantile(&pin, 0.5) / quantile(&odp, 0.5));
 	dist_free(&odp);

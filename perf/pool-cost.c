@@ -270,12 +270,19 @@ static double hmmnic_stage(size_t n, const char *batch)
 		last = done;
 	}
 	failed = counter("pool_stage_failures") - f0;
+	done = counter("pool_staged") - s0;
 	/* the last batch's mappings and its event come just after */
-	sleep_us(100000);
-	trace_sum(&staged, &ns);
-	CHECK(staged + failed >= n - n / 100,
-	      "%" PRIu64 " staged and %" PRIu64 " failed of %zu pages",
-	      staged, failed, n);
+	deadline = now_ms() + 5000;
+	for (;;) {
+		trace_sum(&staged, &ns);
+		if ((staged >= done && ht_device_pages(region, len) >= done) ||
+		    now_ms() >= deadline)
+			break;
+		sleep_us(20000);
+	}
+	CHECK(staged >= n - n / 100,
+	      "only %" PRIu64 " of %zu pages staged (%" PRIu64 " failed)",
+	      staged, n, failed);
 	CHECK(ht_device_pages(region, len) == staged,
 	      "%zu pages in device memory, the tracepoint saw %" PRIu64,
 	      ht_device_pages(region, len), staged);

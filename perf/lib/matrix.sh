@@ -7,10 +7,11 @@
 #
 # For every memory mode, tool and message size, runs one perftest server
 # and client pair on DEV and appends a CSV row; --repeat N runs the whole
-# set N times, interleaved (the report takes the median of a cell's rows). --role local runs both in
-# this guest over 127.0.0.1; server and client run one side each, in step
-# with the other guest through tests/vm/barrier (the client connects to
-# $HMMNIC_VM_PEER_ADDR and writes the rows). Modes:
+# set N times, interleaved (the report takes the median of a cell's
+# rows). --role local runs both in this guest over 127.0.0.1; server
+# and client run one side each, in step with the other guest through
+# tests/vm/barrier (the client connects to $HMMNIC_VM_PEER_ADDR and
+# writes the rows). Modes:
 #
 #   pinned        plain registration
 #   odp-cold      --odp: every page faults in on its first access, inside
