@@ -231,8 +231,8 @@ enum hmmnic_odp_counter {
  * @pfns: HMM pfns of the span's pages, 0 when not mirrored; a page staged
  *        in the device's pool is its device-private pfn
  * @heat: staging policy: per page, data-path accesses in the current
- *        window (low byte), the window (high byte, 7 bits) and
- *        HMMNIC_HEAT_NOSTAGE; guarded by @lock
+ *        window (HMMNIC_HEAT_COUNT), the window (HMMNIC_HEAT_EPOCH),
+ *        HMMNIC_HEAT_QUEUED and HMMNIC_HEAT_NOSTAGE; guarded by @lock
  * @mr: the region
  * @users: implicit children only: accesses in progress, which keep the
  *         reaper away
@@ -251,6 +251,11 @@ struct hmmnic_odp {
 
 /* The page could not be staged; not again until its mapping changes. */
 #define HMMNIC_HEAT_NOSTAGE	BIT(15)
+/* A stage request for the page is queued or in the worker's hands. */
+#define HMMNIC_HEAT_QUEUED	BIT(14)
+/* The window the count belongs to (its low 6 bits), and the count. */
+#define HMMNIC_HEAT_EPOCH	GENMASK(13, 8)
+#define HMMNIC_HEAT_COUNT	GENMASK(7, 0)
 
 /**
  * struct hmmnic_frwr_map - the blocks of a fast registration
@@ -294,6 +299,8 @@ struct hmmnic_frwr_map {
  * @odp_rnr_error: rnr fault mode: a background fault failed; the next
  *                 access faults synchronously, to report the error
  * @no_staging: ODP: the registration opted out of pool staging
+ * @stage_closed: ODP: deregistration began, no more stage requests;
+ *                guarded by the pool's qlock
  * @frwr: fast registration (kernel users, ib_alloc_mr): the mapping the
  *        last IB_WR_REG_MR installed; NULL for every other kind of region
  * @frwr_next: what ib_map_mr_sg() fills in for the next IB_WR_REG_MR,
@@ -333,6 +340,7 @@ struct hmmnic_mr {
 	atomic64_t odp_stats[HMMNIC_NUM_ODP_COUNTERS];
 	atomic_t odp_rnr_error;
 	bool no_staging;
+	bool stage_closed;
 	struct hmmnic_frwr_map *frwr;
 	struct hmmnic_frwr_map *frwr_next;
 	u32 frwr_max;
@@ -695,6 +703,7 @@ void hmmnic_pool_debugfs_add(struct hmmnic_dev *hdev);
 void hmmnic_pool_destroy(struct hmmnic_dev *hdev);
 struct page *hmmnic_pool_backing(struct hmmnic_dev *hdev, struct page *page);
 void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx);
+void hmmnic_pool_forget(struct hmmnic_mr *mr);
 void hmmnic_pool_stats(struct hmmnic_dev *hdev, u64 *used, u64 *free);
 int hmmnic_debugfs_init(void);
 void hmmnic_debugfs_exit(void);

@@ -50,6 +50,8 @@ static int hmmnic_mr_insert(struct hmmnic_dev *hdev, struct hmmnic_mr *mr)
 static void hmmnic_mr_remove(struct hmmnic_dev *hdev, struct hmmnic_mr *mr)
 {
 	xa_erase(&hdev->mrs, HMMNIC_KEY_INDEX(mr->key));
+	if (hmmnic_mr_is_odp(mr))
+		hmmnic_pool_forget(mr);
 	hmmnic_mr_put(mr);
 	wait_for_completion(&mr->done);
 	atomic_dec(&hdev->num_mr);

@@ -123,7 +123,7 @@ static bool hmmnic_odp_invalidate(struct mmu_interval_notifier *mni,
 		if (odp->pfns[i] & HMM_PFN_VALID)
 			n++;
 		odp->pfns[i] = 0;
-		odp->heat[i] = 0;
+		odp->heat[i] &= HMMNIC_HEAT_QUEUED;
 	}
 	odp->npresent -= n;
 	spin_unlock(&odp->lock);

@@ -35,6 +35,7 @@
  * and nests inside nothing of ours; pool->qlock (the queue) nests inside
  * the span's lock.
  */
+#include <linux/bitfield.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/highmem.h>
@@ -77,7 +78,8 @@ MODULE_PARM_DESC(stage_batch, "Pages the staging worker migrates at once, 1-512 
 struct hmmnic_pool_page {
 	struct list_head link;		/* pool->free or pool->clock */
 	struct hmmnic_pool_chunk *chunk;
-	struct page *backing;		/* in use: holds the bytes */
+	struct page *backing;		/* holds the bytes; the chunk's for life */
+	bool used;			/* between alloc and page_free */
 	bool referenced;		/* CLOCK: used since the last scan */
 };
 
@@ -87,7 +89,7 @@ struct hmmnic_pool_chunk {
 	struct list_head link;		/* pool->chunks */
 	unsigned long first_pfn;
 	unsigned long nr_used;
-	bool removing;			/* teardown: freed pages stay out */
+	bool removing;			/* leaving: freed pages stay out */
 	struct hmmnic_pool_page pages[HMMNIC_CHUNK_PAGES];
 };
 
@@ -113,6 +115,51 @@ static unsigned long hmmnic_meta_pfn(struct hmmnic_pool_page *pp)
 
 /* ---- chunks ---- */
 
+/*
+ * The backing pages of a chunk: the emulated NIC memory itself, allocated
+ * with the chunk and kept until it goes, so that staging a page allocates
+ * nothing.
+ */
+static int hmmnic_chunk_backing(struct hmmnic_pool_chunk *chunk)
+{
+	const gfp_t gfp = GFP_HIGHUSER | __GFP_NOWARN | __GFP_NORETRY;
+	struct page **pages;
+	unsigned long i, got;
+
+	pages = kvcalloc(HMMNIC_CHUNK_PAGES, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	got = alloc_pages_bulk_array(gfp, HMMNIC_CHUNK_PAGES, pages);
+	for (i = got; i < HMMNIC_CHUNK_PAGES; i++) {
+		pages[i] = alloc_page(gfp);
+		if (!pages[i])
+			break;
+	}
+	if (i < HMMNIC_CHUNK_PAGES) {
+		while (i--)
+			__free_page(pages[i]);
+		kvfree(pages);
+		return -ENOMEM;
+	}
+	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++)
+		chunk->pages[i].backing = pages[i];
+	kvfree(pages);
+	return 0;
+}
+
+/* Free @chunk, which is out of every list and has no page in use. */
+static void hmmnic_chunk_free(struct hmmnic_pool_chunk *chunk)
+{
+	unsigned long i;
+
+	memunmap_pages(&chunk->pgmap);
+	release_mem_region(chunk->pgmap.range.start,
+			   range_len(&chunk->pgmap.range));
+	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++)
+		__free_page(chunk->pages[i].backing);
+	kvfree(chunk);
+}
+
 static int hmmnic_pool_grow(struct hmmnic_pool *pool)
 {
 	struct hmmnic_pool_chunk *chunk;
@@ -135,12 +182,15 @@ static int hmmnic_pool_grow(struct hmmnic_pool *pool)
 	chunk = kvzalloc(sizeof(*chunk), GFP_KERNEL);
 	if (!chunk)
 		goto out;
+	err = hmmnic_chunk_backing(chunk);
+	if (err)
+		goto err_free;
 	res = request_free_mem_region(&iomem_resource,
 				      HMMNIC_CHUNK_PAGES << PAGE_SHIFT,
 				      "hmmnic pool");
 	if (IS_ERR(res)) {
 		err = PTR_ERR(res);
-		goto err_free;
+		goto err_backing;
 	}
 	chunk->pool = pool;
 	chunk->pgmap.type = MEMORY_DEVICE_PRIVATE;
@@ -169,6 +219,9 @@ static int hmmnic_pool_grow(struct hmmnic_pool *pool)
 
 err_region:
 	release_mem_region(res->start, resource_size(res));
+err_backing:
+	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++)
+		__free_page(chunk->pages[i].backing);
 err_free:
 	kvfree(chunk);
 out:
@@ -177,25 +230,20 @@ out:
 }
 
 /*
- * A free device page of the pool with a new backing page, initialised
- * (referenced once, locked) as migration wants it; NULL if the pool is at
- * its size or memory is short.
+ * A free device page of the pool, initialised (referenced once, locked)
+ * as migration wants it; NULL if the pool is at its size or cannot grow.
  */
 static struct page *hmmnic_pool_alloc(struct hmmnic_pool *pool)
 {
-	struct hmmnic_pool_chunk *chunk;
 	struct hmmnic_pool_page *pp;
-	struct page *backing, *page;
+	struct page *page;
 	unsigned long flags;
 
-	backing = alloc_page(GFP_HIGHUSER | __GFP_NOWARN | __GFP_NORETRY);
-	if (!backing)
-		return NULL;
 	for (;;) {
 		spin_lock_irqsave(&pool->lock, flags);
 		if (pool->nr_used >= pool->limit) {
 			spin_unlock_irqrestore(&pool->lock, flags);
-			goto err;
+			return NULL;
 		}
 		pp = list_first_entry_or_null(&pool->free,
 					      struct hmmnic_pool_page, link);
@@ -203,23 +251,18 @@ static struct page *hmmnic_pool_alloc(struct hmmnic_pool *pool)
 			break;
 		spin_unlock_irqrestore(&pool->lock, flags);
 		if (hmmnic_pool_grow(pool))
-			goto err;
+			return NULL;
 	}
-	chunk = pp->chunk;
 	list_move_tail(&pp->link, &pool->clock);
-	pp->backing = backing;
+	pp->used = true;
 	pp->referenced = false;
-	chunk->nr_used++;
+	pp->chunk->nr_used++;
 	pool->nr_used++;
 	spin_unlock_irqrestore(&pool->lock, flags);
 
 	page = pfn_to_page(hmmnic_meta_pfn(pp));
 	zone_device_page_init(page);
 	return page;
-
-err:
-	__free_page(backing);
-	return NULL;
 }
 
 /* dev_pagemap_ops.page_free: the last reference to a device page went. */
@@ -228,12 +271,10 @@ static void hmmnic_pool_page_free(struct page *page)
 	struct hmmnic_pool_chunk *chunk = hmmnic_page_chunk(page);
 	struct hmmnic_pool_page *pp = hmmnic_page_meta(page);
 	struct hmmnic_pool *pool = chunk->pool;
-	struct page *backing;
 	unsigned long flags;
 
 	spin_lock_irqsave(&pool->lock, flags);
-	backing = pp->backing;
-	pp->backing = NULL;
+	pp->used = false;
 	if (chunk->removing)
 		list_del_init(&pp->link);
 	else
@@ -241,8 +282,6 @@ static void hmmnic_pool_page_free(struct page *page)
 	chunk->nr_used--;
 	pool->nr_used--;
 	spin_unlock_irqrestore(&pool->lock, flags);
-	if (backing)
-		__free_page(backing);
 }
 
 /*
@@ -422,11 +461,85 @@ static void hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
 	}
 }
 
+/* A chunk that was leaving takes pages again. pool->lock held. */
+static void hmmnic_chunk_revive(struct hmmnic_pool *pool,
+				struct hmmnic_pool_chunk *chunk)
+{
+	unsigned long i;
+
+	chunk->removing = false;
+	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++)
+		if (!chunk->pages[i].used)
+			list_add_tail(&chunk->pages[i].link, &pool->free);
+}
+
+/*
+ * A smaller pool size gives memory back: while the pool holds a whole
+ * chunk more than its size, the chunk with the fewest pages in use stops
+ * taking new ones, its pages go back to system memory, and once none is
+ * left the chunk is freed. A page that cannot move now is tried again
+ * after the next batch; if the size goes up meanwhile, the chunk stays.
+ * Worker context.
+ */
+static void hmmnic_pool_trim(struct hmmnic_pool *pool)
+{
+	struct hmmnic_pool_chunk *chunk, *victim;
+	unsigned long i, flags, used, moved;
+	u64 begin;
+
+	for (;;) {
+		victim = NULL;
+		spin_lock_irqsave(&pool->lock, flags);
+		list_for_each_entry(chunk, &pool->chunks, link) {
+			if (pool->nr_pages < pool->limit + HMMNIC_CHUNK_PAGES) {
+				/* the size went up again: keep it after all */
+				if (chunk->removing)
+					hmmnic_chunk_revive(pool, chunk);
+			} else if (!victim ||
+				   chunk->removing > victim->removing ||
+				   (chunk->removing == victim->removing &&
+				    chunk->nr_used < victim->nr_used)) {
+				victim = chunk;
+			}
+		}
+		if (victim && !victim->removing) {
+			victim->removing = true;
+			for (i = 0; i < HMMNIC_CHUNK_PAGES; i++)
+				if (!victim->pages[i].used)
+					list_del_init(&victim->pages[i].link);
+		}
+		used = victim ? victim->nr_used : 0;
+		if (victim && !used) {
+			list_del(&victim->link);
+			pool->nr_pages -= HMMNIC_CHUNK_PAGES;
+		}
+		spin_unlock_irqrestore(&pool->lock, flags);
+		if (!victim)
+			return;
+		if (!used) {
+			hmmnic_chunk_free(victim);
+			continue;
+		}
+		begin = ktime_get_ns();
+		moved = hmmnic_pool_evict_range(pool, victim->first_pfn,
+						HMMNIC_CHUNK_PAGES);
+		hmmnic_count_add(&pool->hdev->stats, HMMNIC_CNT_POOL_EVICTED,
+				 moved);
+		trace_hmmnic_pool_evict(pool->hdev, HMMNIC_CHUNK_PAGES, moved,
+					ktime_get_ns() - begin);
+		if (!moved)
+			return;
+	}
+}
+
 /* ---- staging ---- */
 
 /*
  * Data-path hook, under @odp's lock: page @idx was accessed in system
- * memory. Queue it for staging when it turns hot.
+ * memory. Queue it for staging once it is hot: at least the threshold of
+ * accesses in the current window. A page is queued once (QUEUED until the
+ * worker is done with it); when the queue is full it is tried again at
+ * its next access.
  */
 void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx)
 {
@@ -438,20 +551,21 @@ void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx)
 	    !READ_ONCE(pool->limit))
 		return;
 	heat = odp->heat[idx];
-	if (heat & HMMNIC_HEAT_NOSTAGE)
+	if (heat & (HMMNIC_HEAT_NOSTAGE | HMMNIC_HEAT_QUEUED))
 		return;
 	window = max(msecs_to_jiffies(READ_ONCE(pool->window_ms)), 1UL);
-	epoch = (jiffies / window) & 0x7f;
-	if ((heat >> 8) != epoch)
-		heat = epoch << 8;
-	if ((heat & 0xff) < 0xff)
+	epoch = (jiffies / window) & FIELD_MAX(HMMNIC_HEAT_EPOCH);
+	if (FIELD_GET(HMMNIC_HEAT_EPOCH, heat) != epoch)
+		heat = FIELD_PREP(HMMNIC_HEAT_EPOCH, epoch);
+	if (FIELD_GET(HMMNIC_HEAT_COUNT, heat) < FIELD_MAX(HMMNIC_HEAT_COUNT))
 		heat++;
 	odp->heat[idx] = heat;
-	if ((heat & 0xff) != READ_ONCE(pool->threshold))
+	if (FIELD_GET(HMMNIC_HEAT_COUNT, heat) < READ_ONCE(pool->threshold))
 		return;
 
 	spin_lock(&pool->qlock);
-	if (!pool->dying && pool->q_len < HMMNIC_STAGE_QUEUE) {
+	if (!pool->dying && !odp->mr->stage_closed &&
+	    pool->q_len < HMMNIC_STAGE_QUEUE) {
 		struct hmmnic_stage_req *req;
 
 		req = &pool->queue[(pool->q_head + pool->q_len++) %
@@ -461,6 +575,7 @@ void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx)
 		hmmnic_odp_span_hold(odp);
 		req->odp = odp;
 		req->idx = idx;
+		odp->heat[idx] |= HMMNIC_HEAT_QUEUED;
 		if (pool->q_len >= READ_ONCE(pool->batch))
 			mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
 		else
@@ -472,10 +587,63 @@ void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx)
 /* Undo what queueing @req took. */
 static void hmmnic_stage_req_put(struct hmmnic_stage_req *req)
 {
-	struct hmmnic_mr *mr = req->odp->mr;
+	struct hmmnic_odp *odp = req->odp;
+	struct hmmnic_mr *mr = odp->mr;
 
-	hmmnic_odp_span_put(mr, req->odp);
+	spin_lock(&odp->lock);
+	odp->heat[req->idx] &= ~HMMNIC_HEAT_QUEUED;
+	spin_unlock(&odp->lock);
+	hmmnic_odp_span_put(mr, odp);
 	hmmnic_mr_put(mr);
+}
+
+/*
+ * Take up to @max queued requests of @mr out of the queue into @out; the
+ * others keep their order.
+ */
+static unsigned int hmmnic_stage_take(struct hmmnic_pool *pool,
+				      struct hmmnic_mr *mr,
+				      struct hmmnic_stage_req *out,
+				      unsigned int max)
+{
+	unsigned int i, kept = 0, n = 0;
+
+	lockdep_assert_held(&pool->qlock);
+	for (i = 0; i < pool->q_len; i++) {
+		struct hmmnic_stage_req *req;
+
+		req = &pool->queue[(pool->q_head + i) % HMMNIC_STAGE_QUEUE];
+		if (req->odp->mr == mr && n < max)
+			out[n++] = *req;
+		else
+			pool->queue[(pool->q_head + kept++) %
+				    HMMNIC_STAGE_QUEUE] = *req;
+	}
+	pool->q_len = kept;
+	return n;
+}
+
+/*
+ * Deregistration of ODP region @mr, after it left the key table: no more
+ * stage requests for it, and the queued ones are dropped, so that it does
+ * not wait for the worker (which may be held).
+ */
+void hmmnic_pool_forget(struct hmmnic_mr *mr)
+{
+	struct hmmnic_pool *pool = &mr->hdev->pool;
+	struct hmmnic_stage_req reqs[16];
+	unsigned int i, n;
+
+	spin_lock(&pool->qlock);
+	mr->stage_closed = true;
+	spin_unlock(&pool->qlock);
+	do {
+		spin_lock(&pool->qlock);
+		n = hmmnic_stage_take(pool, mr, reqs, ARRAY_SIZE(reqs));
+		spin_unlock(&pool->qlock);
+		for (i = 0; i < n; i++)
+			hmmnic_stage_req_put(&reqs[i]);
+	} while (n);
 }
 
 /*
@@ -640,7 +808,15 @@ static void hmmnic_pool_stage_fn(struct work_struct *work)
 	more = pool->q_len;
 	spin_unlock(&pool->qlock);
 
-	sort(pool->reqs, n, sizeof(*pool->reqs), hmmnic_stage_req_cmp, NULL);
+	/* the queue is mostly in order already: sort only when it is not */
+	for (i = 1; i < n; i++) {
+		if (hmmnic_stage_req_cmp(&pool->reqs[i - 1],
+					 &pool->reqs[i]) > 0) {
+			sort(pool->reqs, n, sizeof(*pool->reqs),
+			     hmmnic_stage_req_cmp, NULL);
+			break;
+		}
+	}
 	for (i = 0; i < n; i = j) {
 		struct hmmnic_stage_req *first = &pool->reqs[i];
 		unsigned long next = first->idx + 1;
@@ -657,6 +833,7 @@ static void hmmnic_pool_stage_fn(struct work_struct *work)
 	}
 	/* a smaller pool size takes effect here too */
 	hmmnic_pool_make_room(pool, 0);
+	hmmnic_pool_trim(pool);
 	if (more)
 		mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
 }
@@ -890,7 +1067,7 @@ void hmmnic_pool_destroy(struct hmmnic_dev *hdev)
 
 		chunk->removing = true;
 		for (i = 0; i < HMMNIC_CHUNK_PAGES; i++)
-			if (!chunk->pages[i].backing)
+			if (!chunk->pages[i].used)
 				list_del_init(&chunk->pages[i].link);
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
@@ -912,11 +1089,8 @@ void hmmnic_pool_destroy(struct hmmnic_dev *hdev)
 			if (tries)
 				msleep(20);
 		}
-		memunmap_pages(&chunk->pgmap);
-		release_mem_region(chunk->pgmap.range.start,
-				   range_len(&chunk->pgmap.range));
 		list_del(&chunk->link);
-		kvfree(chunk);
+		hmmnic_chunk_free(chunk);
 	}
 	kvfree(pool->queue);
 	kvfree(pool->reqs);

@@ -234,9 +234,9 @@ static void trace_sum(uint64_t *staged, uint64_t *ns)
  * worker is held, so it runs alone; meanwhile this process only sleeps on
  * the pool_staged and pool_stage_failures counters. The core may refuse
  * to migrate a page that something holds for a moment (the driver counts
- * a stage failure and leaves the page in system memory), and a request
- * can be lost to a full queue, so up to 1% of the pages may stay behind;
- * the rate counts the pages that moved.
+ * a stage failure and leaves the page in system memory), so up to 1% of
+ * the pages may stay behind, but every page must be either staged or
+ * counted as a failure; the rate counts the pages that moved.
  */
 static double hmmnic_stage(size_t n, const char *batch)
 {
@@ -280,6 +280,9 @@ static double hmmnic_stage(size_t n, const char *batch)
 			break;
 		sleep_us(20000);
 	}
+	CHECK(done + failed == n,
+	      "%" PRIu64 " pages staged and %" PRIu64 " failed, of %zu queued",
+	      done, failed, n);
 	CHECK(staged >= n - n / 100,
 	      "only %" PRIu64 " of %zu pages staged (%" PRIu64 " failed)",
 	      staged, n, failed);

@@ -24,6 +24,14 @@
  *   (pool_evicted), the pool never exceeds its size, every byte survives.
  * - optout: an ODP region registered with HMMNICDV_REG_MR_NO_STAGING is
  *   never staged.
+ * - shrink: 8 MiB staged (four 2 MiB chunks), then the pool size goes
+ *   down to 2 MiB: pages go back to system memory until one chunk is
+ *   left, every byte intact; the size goes up again and staging uses it.
+ * - queue: with the worker held, a page accessed again in a later window
+ *   is queued once, not twice, and nothing counts as a stage failure;
+ *   a page that found the queue full is queued at its next access.
+ * - dereg_held: a region deregistered while its pages wait in a held
+ *   queue goes at once; its requests are dropped, nothing leaks.
  * - owner: with a second device (HMMNIC_DEV2), pages staged in hmmnic0's
  *   pool are never used as such by the other device: its access moves them
  *   back to system memory (hmmnic0's pool_migrate_to_ram), and the data
@@ -58,6 +66,7 @@
 
 #define PAGE		4096
 #define ODP		(ACCESS_ALL | IBV_ACCESS_ON_DEMAND)
+#define HMMNIC_QUEUE	4096	/* the driver's HMMNIC_STAGE_QUEUE */
 
 static struct pair P;
 
@@ -95,6 +104,20 @@ static uint64_t gauge(const char *name)
 {
 	sleep_us(15000);
 	return dev_counter(ht_dev_name(), name);
+}
+
+/* A line "KEY VALUE" of the device's debugfs pool file. */
+static uint64_t pool_state(const char *key)
+{
+	char buf[2048], *line;
+	size_t klen = strlen(key);
+
+	ht_knob_read("pool", buf, sizeof(buf));
+	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		if (!strncmp(line, key, klen) && line[klen] == ' ')
+			return strtoull(line + klen + 1, NULL, 0);
+	ht_fail(__FILE__, __LINE__, "no %s in the pool state", key);
+	return 0;
 }
 
 /* Wait until @name of @dev reaches @want; return its value. */
@@ -391,6 +414,143 @@ static void case_optout(void)
 }
 
 /*
+ * A smaller pool gives its memory back: whole chunks are emptied and
+ * freed, not just pages evicted from all of them.
+ */
+static void case_shrink(void)
+{
+	const char *dev = ht_dev_name();
+	size_t len = 2048 * PAGE;
+	uint64_t deadline, chunks, ev;
+	struct bufs b;
+
+	knobs_eager();
+	bufs_init(&b, len, 0);
+	stage(b.local, b.lmr, b.region, b.mr, len);
+	CHECK(pool_state("chunks") >= 4, "%" PRIu64 " chunks for 2048 pages",
+	      pool_state("chunks"));
+	ev = dev_counter(dev, "pool_evicted");
+	knob_set("pool_size_mb", "2");
+	deadline = now_ms() + 20000;
+	while ((chunks = pool_state("chunks")) > 1 && now_ms() < deadline)
+		sleep_us(20000);
+	CHECK(chunks == 1, "%" PRIu64 " chunks left in a 2 MiB pool", chunks);
+	CHECK(pool_state("pool_pages_used") <= 512,
+	      "%" PRIu64 " pages in use in a 512-page pool",
+	      pool_state("pool_pages_used"));
+	CHECK(ht_device_pages(b.region, len) <= 512,
+	      "%zu pages still staged", ht_device_pages(b.region, len));
+	CHECK(dev_counter(dev, "pool_evicted") >= ev + 2048 - 512,
+	      "pool_evicted grew by %" PRIu64,
+	      dev_counter(dev, "pool_evicted") - ev);
+	memset(b.local, 0, len);
+	read_all(b.local, b.lmr, b.region, b.mr, len);
+	check_bytes(b.local, b.want, len, "READ after the pool shrank");
+	check_bytes(b.region, b.want, len, "CPU read after the pool shrank");
+	knob_set("pool_size_mb", "64");
+	stage(b.local, b.lmr, b.region, b.mr, len);
+	CHECK(pool_state("chunks") >= 4, "the pool did not grow again");
+	check_bytes(b.region, b.want, len, "CPU read after staging again");
+	bufs_fini(&b);
+	ht_log("shrink: 2048 staged pages, the pool went from 8 to 2 MiB and back: chunks freed and grown again, every byte intact");
+}
+
+/*
+ * The stage queue. With a window of 1 ms every READ of the region falls
+ * in a new window, which restarts each page's count: a page must still be
+ * queued only once. Then a region larger than the queue: the pages that
+ * found it full are queued at their next access.
+ */
+static void case_queue(void)
+{
+	const char *dev = ht_dev_name();
+	size_t n = 2048, big = HMMNIC_QUEUE + 64;
+	uint64_t s0, f0, q;
+	struct bufs b;
+
+	knobs_eager();
+	knob_set("stage_window_ms", "1");
+	bufs_init(&b, n * PAGE, 0);
+	s0 = dev_counter(dev, "pool_staged");
+	f0 = dev_counter(dev, "pool_stage_failures");
+	knob_set("stage_hold", "1");
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	sleep_us(20000);
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	q = pool_state("stage_queue");
+	knob_set("stage_hold", "0");
+	CHECK(q == n, "%" PRIu64 " stage requests queued for %zu pages read twice",
+	      q, n);
+	CHECK(wait_counter(dev, "pool_staged", s0 + n, 20000) == s0 + n,
+	      "pool_staged grew by %" PRIu64 ", want %zu",
+	      dev_counter(dev, "pool_staged") - s0, n);
+	CHECK(dev_counter(dev, "pool_stage_failures") == f0,
+	      "pool_stage_failures grew by %" PRIu64,
+	      dev_counter(dev, "pool_stage_failures") - f0);
+	CHECK(ht_device_pages(b.region, b.len) == n, "%zu of %zu pages staged",
+	      ht_device_pages(b.region, b.len), n);
+	memset(b.local, 0, b.len);
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	check_bytes(b.local, b.want, b.len, "READ of the staged pages");
+	bufs_fini(&b);
+
+	knob_set("stage_window_ms", "10000");
+	bufs_init(&b, big * PAGE, 0);
+	s0 = dev_counter(dev, "pool_staged");
+	knob_set("stage_hold", "1");
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	q = pool_state("stage_queue");
+	knob_set("stage_hold", "0");
+	CHECK(q == HMMNIC_QUEUE, "stage_queue %" PRIu64 ", want it full (%d)",
+	      q, HMMNIC_QUEUE);
+	wait_counter(dev, "pool_staged", s0 + HMMNIC_QUEUE, 20000);
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	check_bytes(b.local, b.want, b.len, "READ of the larger region");
+	CHECK(wait_counter(dev, "pool_staged", s0 + big, 20000) == s0 + big,
+	      "pool_staged grew by %" PRIu64 ", want %zu: the pages that found the queue full were not queued again",
+	      dev_counter(dev, "pool_staged") - s0, big);
+	CHECK(ht_device_pages(b.region, b.len) == big, "%zu of %zu pages staged",
+	      ht_device_pages(b.region, b.len), big);
+	check_bytes(b.region, b.want, b.len, "CPU read of the larger region");
+	bufs_fini(&b);
+	ht_log("queue: %zu pages read in two windows were queued once; %d of %zu went in at a second access after the queue was full",
+	       n, (int)(big - HMMNIC_QUEUE), big);
+}
+
+/* Deregistration does not wait for a held worker. */
+static void case_dereg_held(void)
+{
+	const char *dev = ht_dev_name();
+	uint64_t s0, used, t0, q;
+	struct bufs b;
+
+	knobs_eager();
+	used = gauge("pool_pages_used");
+	bufs_init(&b, 256 * PAGE, 0);
+	s0 = dev_counter(dev, "pool_staged");
+	knob_set("stage_hold", "1");
+	read_all(b.local, b.lmr, b.region, b.mr, b.len);
+	check_bytes(b.local, b.want, b.len, "READ before deregistration");
+	q = pool_state("stage_queue");
+	t0 = now_ms();
+	bufs_fini(&b);
+	t0 = now_ms() - t0;
+	CHECK(pool_state("stage_queue") == 0,
+	      "%" PRIu64 " requests left in the queue", pool_state("stage_queue"));
+	knob_set("stage_hold", "0");
+	CHECK(q == 256, "stage_queue %" PRIu64 " before deregistration, want 256",
+	      q);
+	CHECK(t0 < 5000, "deregistration took %" PRIu64 " ms", t0);
+	sleep_us(100000);
+	CHECK(dev_counter(dev, "pool_staged") == s0,
+	      "pages of a deregistered region were staged");
+	CHECK(gauge("pool_pages_used") == used, "pool_pages_used %" PRIu64
+	      ", was %" PRIu64, gauge("pool_pages_used"), used);
+	ht_log("dereg_held: a region with 256 held requests went in %" PRIu64
+	       " ms, nothing staged or leaked", t0);
+}
+
+/*
  * A second device on another netdev (HMMNIC_DEV2, set up by the caller):
  * its QPs and region over the same pages. Pages staged in our pool are not
  * the other device's: its access brings them back to system memory.
@@ -635,6 +795,9 @@ static const struct {
 	{ "exit", case_exit },
 	{ "evict", case_evict },
 	{ "optout", case_optout },
+	{ "shrink", case_shrink },
+	{ "queue", case_queue },
+	{ "dereg_held", case_dereg_held },
 	{ "owner", case_owner },
 	{ "stress", case_stress },
 };
