@@ -4,9 +4,11 @@
  *
  * The pool is emulated NIC memory. It is made of 2 MiB chunks of
  * MEMORY_DEVICE_PRIVATE pages (memremap_pages() over a free physical
- * range), added as needed up to the pool size. A device page in use has a
- * backing page, ordinary RAM that holds its bytes; the kernel knows the
- * device page only as a swap-like entry in the process's page table.
+ * range), added as needed up to the pool size and given back when the
+ * size goes down. Each device page has a backing page, ordinary RAM
+ * allocated with its chunk, that holds its bytes; the kernel knows a
+ * device page in use only as a swap-like entry in the process's page
+ * table.
  *
  * - Staging: the data path counts accesses per ODP page (hmmnic_pool_heat()
  *   under the span's lock). A page that reaches the threshold within one

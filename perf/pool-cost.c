@@ -7,9 +7,10 @@
  * - bandwidth: RDMA READ and RDMA WRITE (loopback RC, 1 MiB messages) of
  *   a region of MIB MiB (default 8) whose pages are all staged in the
  *   pool, against the same on a region registered with
- *   HMMNICDV_REG_MR_NO_STAGING, whose pages stay in system memory. Rounds
- *   alternate between the two; each figure is the median over ROUNDS
- *   (default 7). Checked: the staged region stays staged (pagemap), every
+ *   HMMNICDV_REG_MR_NO_STAGING, whose pages stay in system memory. Each
+ *   round times both, back to back, in alternating order; the bandwidths
+ *   are medians over ROUNDS (default 15), the ratio is the median of the
+ *   rounds' own ratios (their quartiles are printed as SPREAD). Checked: the staged region stays staged (pagemap), every
  *   access to it counts as a pool hit, nothing migrates back meanwhile,
  *   and both regions hold the right bytes afterwards.
  * - staging throughput: STAGE_PAGES (default 4096, at most 4096) pages
@@ -17,7 +18,8 @@
  *   staged by the worker alone (this process sleeps on the pool_staged
  *   counter meanwhile) in batches of 64, and again in batches of 512,
  *   timed by the hmmnic_pool_stage tracepoint (the worker's time per
- *   batch, summed; the median of ROUNDS runs), against test_hmm's dmirror
+ *   batch, summed; the median of ROUNDS runs, and for the ratio the
+ *   median of each round's ratio), against test_hmm's dmirror
  *   moving the same number of pages with HMM_DMIRROR_MIGRATE_TO_DEV (which
  *   migrates 64 pages per migrate_vma call), timed around the ioctl, less
  *   the read-back the ioctl does for its own tests (an HMM_DMIRROR_READ of
@@ -78,6 +80,27 @@ static double median(double *v, int n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * Print "RATIO @name" as the median over the rounds of @a[r] / @b[r], the
+ * two figures of one round taken back to back, so that what drifts
+ * between rounds cancels; and "SPREAD @name" as the quartiles of those
+ * ratios. Call before median() sorts @a or @b.
+ */
+static void paired_ratio(const char *name, const double *a, const double *b,
+			 int n)
+{
+	double *r = calloc(n, sizeof(*r));
+	int i;
+
+	CHECK(r, "calloc");
+	for (i = 0; i < n; i++)
+		r[i] = a[i] / b[i];
+	printf("RATIO %s %.3f\n", name, median(r, n));
+	printf("SPREAD %s q1 %.3f q3 %.3f min %.3f max %.3f\n", name,
+	       r[n / 4], r[(3 * n) / 4], r[0], r[n - 1]);
+	free(r);
 }
 
 /* All of [@remote, +@len) by @op in 1 MiB messages, 4 outstanding. */
@@ -184,14 +207,12 @@ static void bandwidth(size_t len, int rounds)
 	check_bytes(staged, want, len, "staged region");
 	check_bytes(sys, want, len, "system region");
 
+	paired_ratio("staged_read_bw_vs_system", rd_s, rd_y, rounds);
+	paired_ratio("staged_write_bw_vs_system", wr_s, wr_y, rounds);
 	printf("BW staged_read_mib_s %.1f system_read_mib_s %.1f "
 	       "staged_write_mib_s %.1f system_write_mib_s %.1f\n",
 	       median(rd_s, rounds), median(rd_y, rounds),
 	       median(wr_s, rounds), median(wr_y, rounds));
-	printf("RATIO staged_read_bw_vs_system %.3f\n",
-	       median(rd_s, rounds) / median(rd_y, rounds));
-	printf("RATIO staged_write_bw_vs_system %.3f\n",
-	       median(wr_s, rounds) / median(wr_y, rounds));
 	CHECK(!ibv_dereg_mr(smr) && !ibv_dereg_mr(ymr) && !ibv_dereg_mr(lmr),
 	      "dereg_mr");
 	munmap(staged, len);
@@ -370,17 +391,15 @@ static void staging(size_t n, int reps)
 	ht_knob("stage_batch", "64");
 	ht_trace_stop("hmmnic/hmmnic_pool_stage");
 	close(fd);
+	/* P6: the same 64-page granule as dmirror */
+	paired_ratio("stage_vs_dmirror", h64, dm, reps);
+	paired_ratio("stage_b512_vs_dmirror", h512, dm, reps);
 	printf("STAGE pages %zu reps %d hmmnic_b64_pages_s %.0f"
 	       " hmmnic_b512_pages_s %.0f dmirror_pages_s %.0f"
 	       " dmirror_ioctl_pages_s %.0f batches_b64 %" PRIu64
 	       " batches_b512 %" PRIu64 "\n", n, reps, median(h64, reps),
 	       median(h512, reps), median(dm, reps), median(draw, reps), b64,
 	       b512);
-	/* P6: the same 64-page granule as dmirror */
-	printf("RATIO stage_vs_dmirror %.3f\n",
-	       median(h64, reps) / median(dm, reps));
-	printf("RATIO stage_b512_vs_dmirror %.3f\n",
-	       median(h512, reps) / median(dm, reps));
 	free(h64);
 	free(h512);
 	free(dm);
@@ -390,7 +409,7 @@ static void staging(size_t n, int reps)
 int main(int argc, char **argv)
 {
 	size_t mib = 8, stage_pages = 4096;
-	int rounds = 7, opt;
+	int rounds = 15, opt;
 
 	while ((opt = getopt(argc, argv, "d:m:r:s:")) != -1) {
 		switch (opt) {

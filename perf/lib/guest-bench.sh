@@ -52,7 +52,7 @@ else
 	mx=()
 	goal_repeat=${GOAL_REPEAT:-4}
 	fc=(-p 256 -H 16 -r 5)
-	pc=(-r 5)
+	pc=(-r 15)
 	ml=(-t 60)
 fi
 
