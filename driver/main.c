@@ -54,6 +54,7 @@ void hmmnic_dealloc_driver(struct ib_device *ibdev)
 
 	/* every MR is gone: move staged pages home, free the pool */
 	hmmnic_pool_destroy(hdev);
+	hmmnic_stats_free(&hdev->stats);
 	hmmnic_net_put(&init_net);
 	xa_destroy(&hdev->qps);
 	xa_destroy(&hdev->mrs);
@@ -109,6 +110,13 @@ static int hmmnic_newlink(const char *name, struct net_device *ndev)
 	if (!hdev) {
 		hmmnic_net_put(&init_net);
 		err = -ENOMEM;
+		goto out_unlock;
+	}
+	/* before the device is listed: the receive path counts from then on */
+	err = hmmnic_stats_init(&hdev->stats);
+	if (err) {
+		ib_dealloc_device(&hdev->ibdev);
+		hmmnic_net_put(&init_net);
 		goto out_unlock;
 	}
 	hdev->ndev = ndev;

@@ -55,6 +55,7 @@
 
 #define HMMNIC_CHUNK_PAGES	512	/* 2 MiB, the hotplug granule */
 #define HMMNIC_POOL_MAX_MB	4096
+#define HMMNIC_POOL_RETRY_MS	100	/* eviction that could not finish */
 
 static unsigned int hmmnic_pool_mb = 64;
 module_param_named(pool_mb, hmmnic_pool_mb, uint, 0444);
@@ -422,9 +423,10 @@ out:
 /*
  * Evict cold pages until @want more pages fit under the pool size: CLOCK
  * over the pages in use, skipping (and clearing) those the data path used
- * since the last pass. Worker context.
+ * since the last pass. Returns whether they still do not fit (a page that
+ * could not move: busy, or no system memory for it). Worker context.
  */
-static void hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
+static bool hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
 {
 	unsigned long pfns[16], n, i, moved = 0, scanned = 0, flags, over;
 	u64 begin = ktime_get_ns();
@@ -461,6 +463,7 @@ static void hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
 		trace_hmmnic_pool_evict(pool->hdev, scanned, moved,
 					ktime_get_ns() - begin);
 	}
+	return over;
 }
 
 /* A chunk that was leaving takes pages again. pool->lock held. */
@@ -480,10 +483,10 @@ static void hmmnic_chunk_revive(struct hmmnic_pool *pool,
  * chunk more than its size, the chunk with the fewest pages in use stops
  * taking new ones, its pages go back to system memory, and once none is
  * left the chunk is freed. A page that cannot move now is tried again
- * after the next batch; if the size goes up meanwhile, the chunk stays.
- * Worker context.
+ * later; if the size goes up meanwhile, the chunk stays. Returns whether
+ * a chunk is left to empty. Worker context.
  */
-static void hmmnic_pool_trim(struct hmmnic_pool *pool)
+static bool hmmnic_pool_trim(struct hmmnic_pool *pool)
 {
 	struct hmmnic_pool_chunk *chunk, *victim;
 	unsigned long i, flags, used, moved;
@@ -517,7 +520,7 @@ static void hmmnic_pool_trim(struct hmmnic_pool *pool)
 		}
 		spin_unlock_irqrestore(&pool->lock, flags);
 		if (!victim)
-			return;
+			return false;
 		if (!used) {
 			hmmnic_chunk_free(victim);
 			continue;
@@ -530,7 +533,7 @@ static void hmmnic_pool_trim(struct hmmnic_pool *pool)
 		trace_hmmnic_pool_evict(pool->hdev, HMMNIC_CHUNK_PAGES, moved,
 					ktime_get_ns() - begin);
 		if (!moved)
-			return;
+			return true;
 	}
 }
 
@@ -796,7 +799,7 @@ static void hmmnic_pool_stage_fn(struct work_struct *work)
 	unsigned int batch = clamp_t(u32, READ_ONCE(pool->batch), 1,
 				     HMMNIC_STAGE_MAX_BATCH);
 	unsigned int i, j, n;
-	bool more;
+	bool more, over;
 
 	if (READ_ONCE(pool->hold))
 		return;		/* clearing stage_hold runs it again */
@@ -833,11 +836,17 @@ static void hmmnic_pool_stage_fn(struct work_struct *work)
 		while (i < j)
 			hmmnic_stage_req_put(&pool->reqs[i++]);
 	}
-	/* a smaller pool size takes effect here too */
-	hmmnic_pool_make_room(pool, 0);
-	hmmnic_pool_trim(pool);
+	/*
+	 * A smaller pool size takes effect here too; what could not move yet
+	 * is tried again a little later.
+	 */
+	over = hmmnic_pool_make_room(pool, 0);
+	over |= hmmnic_pool_trim(pool);
 	if (more)
 		mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
+	else if (over)
+		queue_delayed_work(hmmnic_wq, &pool->stage_work,
+				   msecs_to_jiffies(HMMNIC_POOL_RETRY_MS));
 }
 
 /* ---- knobs and state in debugfs ---- */
@@ -867,16 +876,16 @@ static int hmmnic_pool_show(struct seq_file *m, void *unused)
 	seq_printf(m, "pool_pages_used %lu\n", nr_used);
 	seq_printf(m, "pool_pages_free %lu\n",
 		   limit > nr_used ? limit - nr_used : 0);
-	seq_printf(m, "pool_staged %lld\n",
-		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_STAGED]));
-	seq_printf(m, "pool_stage_failures %lld\n",
-		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_STAGE_FAILURES]));
-	seq_printf(m, "pool_evicted %lld\n",
-		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_EVICTED]));
-	seq_printf(m, "pool_migrate_to_ram %lld\n",
-		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_MIGRATE_TO_RAM]));
-	seq_printf(m, "pool_hits %lld\n",
-		   atomic64_read(&s->cnt[HMMNIC_CNT_POOL_HITS]));
+	seq_printf(m, "pool_staged %llu\n",
+		   hmmnic_stat_read(s, HMMNIC_CNT_POOL_STAGED));
+	seq_printf(m, "pool_stage_failures %llu\n",
+		   hmmnic_stat_read(s, HMMNIC_CNT_POOL_STAGE_FAILURES));
+	seq_printf(m, "pool_evicted %llu\n",
+		   hmmnic_stat_read(s, HMMNIC_CNT_POOL_EVICTED));
+	seq_printf(m, "pool_migrate_to_ram %llu\n",
+		   hmmnic_stat_read(s, HMMNIC_CNT_POOL_MIGRATE_TO_RAM));
+	seq_printf(m, "pool_hits %llu\n",
+		   hmmnic_stat_read(s, HMMNIC_CNT_POOL_HITS));
 	seq_printf(m, "stage_queue %u\n", q_len);
 	seq_printf(m, "staging %d\n", READ_ONCE(pool->staging));
 	seq_printf(m, "stage_threshold %u\n", READ_ONCE(pool->threshold));

@@ -55,6 +55,29 @@ static const struct rdma_stat_desc hmmnic_counter_descs[] = {
 
 static_assert(ARRAY_SIZE(hmmnic_counter_descs) == HMMNIC_NUM_COUNTERS);
 
+int hmmnic_stats_init(struct hmmnic_stats *s)
+{
+	s->pcpu = alloc_percpu(struct hmmnic_pcpu_stats);
+	return s->pcpu ? 0 : -ENOMEM;
+}
+
+void hmmnic_stats_free(struct hmmnic_stats *s)
+{
+	free_percpu(s->pcpu);
+	s->pcpu = NULL;
+}
+
+/* The sum over the CPUs; a read races only with increments. */
+u64 hmmnic_stat_read(struct hmmnic_stats *s, enum hmmnic_counter c)
+{
+	u64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += READ_ONCE(per_cpu_ptr(s->pcpu, cpu)->cnt[c]);
+	return sum;
+}
+
 struct rdma_hw_stats *hmmnic_alloc_hw_port_stats(struct ib_device *ibdev,
 						 u32 port)
 {
@@ -70,7 +93,7 @@ int hmmnic_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
 	int i;
 
 	for (i = 0; i < HMMNIC_NUM_COUNTERS; i++)
-		stats->value[i] = atomic64_read(&s->cnt[i]);
+		stats->value[i] = hmmnic_stat_read(s, i);
 	hmmnic_pool_stats(to_hdev(ibdev),
 			  &stats->value[HMMNIC_CNT_POOL_PAGES_USED],
 			  &stats->value[HMMNIC_CNT_POOL_PAGES_FREE]);

@@ -5,7 +5,8 @@
 #ifndef HMMNIC_STATS_H
 #define HMMNIC_STATS_H
 
-#include <linux/atomic.h>
+#include <linux/percpu.h>
+#include <linux/types.h>
 
 enum hmmnic_counter {
 	HMMNIC_CNT_TX_PACKETS,
@@ -60,19 +61,33 @@ enum hmmnic_counter {
 	HMMNIC_NUM_COUNTERS
 };
 
+/* One CPU's share of every counter. */
+struct hmmnic_pcpu_stats {
+	u64 cnt[HMMNIC_NUM_COUNTERS];
+};
+
+/*
+ * Per-CPU counters: the data path of both sides of a connection, on
+ * different CPUs, counts every packet without sharing a cache line.
+ * Readers sum the CPUs.
+ */
 struct hmmnic_stats {
-	atomic64_t cnt[HMMNIC_NUM_COUNTERS];
+	struct hmmnic_pcpu_stats __percpu *pcpu;
 };
 
 static inline void hmmnic_count(struct hmmnic_stats *s, enum hmmnic_counter c)
 {
-	atomic64_inc(&s->cnt[c]);
+	this_cpu_inc(s->pcpu->cnt[c]);
 }
 
 static inline void hmmnic_count_add(struct hmmnic_stats *s,
 				    enum hmmnic_counter c, u64 n)
 {
-	atomic64_add(n, &s->cnt[c]);
+	this_cpu_add(s->pcpu->cnt[c], n);
 }
+
+int hmmnic_stats_init(struct hmmnic_stats *s);
+void hmmnic_stats_free(struct hmmnic_stats *s);
+u64 hmmnic_stat_read(struct hmmnic_stats *s, enum hmmnic_counter c);
 
 #endif /* HMMNIC_STATS_H */

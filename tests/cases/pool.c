@@ -27,6 +27,11 @@
  * - shrink: 8 MiB staged (four 2 MiB chunks), then the pool size goes
  *   down to 2 MiB: pages go back to system memory until one chunk is
  *   left, every byte intact; the size goes up again and staging uses it.
+ * - oom: page allocation fails (fail_page_alloc, limited to hmmnic's
+ *   code): a CPU touch of a staged page gets VM_FAULT_OOM from
+ *   migrate_to_ram and is retried until it succeeds, with the right
+ *   bytes; eviction that cannot allocate leaves the pages staged and
+ *   tries again until the pool is empty. Skipped without fault injection.
  * - queue: with the worker held, a page accessed again in a later window
  *   is queued once, not twice, and nothing counts as a stage failure;
  *   a page that found the queue full is queued at its next access.
@@ -204,6 +209,67 @@ static void bufs_fini(struct bufs *b)
 	munmap(b->region, b->len);
 	munmap(b->local, b->len);
 	free(b->want);
+}
+
+/* ---- page allocation failures: fail_page_alloc ---- */
+
+#define FPA "/sys/kernel/debug/fail_page_alloc"
+
+static void fpa_set(const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), FPA "/%s", name);
+	ht_write_file(path, val);
+}
+
+/*
+ * Make the next @times page allocations fail whose stack holds hmmnic's
+ * code, in this thread only if @task_only.
+ */
+static void fpa_arm(int times, bool task_only)
+{
+	unsigned long lo = ~0UL, hi = 0, a;
+	char line[256], type, buf[32];
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	CHECK(f, "open /proc/kallsyms: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "[hmmnic]") ||
+		    sscanf(line, "%lx %c", &a, &type) != 2 ||
+		    (type != 't' && type != 'T'))
+			continue;
+		lo = a < lo ? a : lo;
+		hi = a > hi ? a : hi;
+	}
+	fclose(f);
+	CHECK(lo && hi > lo, "no addresses for hmmnic in /proc/kallsyms");
+	snprintf(buf, sizeof(buf), "%lu", lo);
+	fpa_set("require-start", buf);
+	snprintf(buf, sizeof(buf), "%lu", hi + 65536);
+	fpa_set("require-end", buf);
+	fpa_set("task-filter", task_only ? "Y" : "N");
+	fpa_set("min-order", "0");
+	fpa_set("ignore-gfp-wait", "N");
+	fpa_set("ignore-gfp-highmem", "N");
+	fpa_set("verbose", "0");
+	fpa_set("interval", "1");
+	snprintf(buf, sizeof(buf), "%d", times);
+	fpa_set("times", buf);
+	fpa_set("probability", "100");
+}
+
+static void fpa_disarm(void)
+{
+	fpa_set("probability", "0");
+	fpa_set("require-start", "0");
+}
+
+static void count_moved(const char *fields, void *arg)
+{
+	uint64_t *n = arg;
+
+	n[ht_trace_field(fields, "moved") ? 1 : 0]++;
 }
 
 /* ---- cases ---- */
@@ -453,6 +519,67 @@ static void case_shrink(void)
 	check_bytes(b.region, b.want, len, "CPU read after staging again");
 	bufs_fini(&b);
 	ht_log("shrink: 2048 staged pages, the pool went from 8 to 2 MiB and back: chunks freed and grown again, every byte intact");
+}
+
+/*
+ * No memory for migrate_to_ram or for eviction: the fault is retried, the
+ * eviction tried again later, and nothing is lost.
+ */
+static void case_oom(void)
+{
+	const char *dev = ht_dev_name();
+	size_t len = 64 * PAGE, i;
+	uint64_t m2r[2] = { 0, 0 }, deadline;
+	volatile uint8_t *p;
+	struct bufs b;
+
+	if (access(FPA "/probability", W_OK)) {
+		ht_log("oom: skipped, no fail_page_alloc in this kernel");
+		return;
+	}
+	knobs_eager();
+	bufs_init(&b, len, 0);
+	stage(b.local, b.lmr, b.region, b.mr, len);
+
+	/* the CPU touches page 0 while 3 allocations fail in this thread */
+	ht_trace_start("hmmnic/hmmnic_pool_migrate_to_ram");
+	p = b.region;
+	fpa_arm(3, true);
+	ht_write_file("/proc/thread-self/make-it-fail", "1");
+	CHECK(p[0] == b.want[0], "first byte after migrate_to_ram");
+	ht_write_file("/proc/thread-self/make-it-fail", "0");
+	fpa_disarm();
+	ht_trace_each("hmmnic_pool_migrate_to_ram", count_moved, m2r);
+	ht_trace_stop("hmmnic/hmmnic_pool_migrate_to_ram");
+	CHECK(m2r[0] >= 1 && m2r[1] == 1,
+	      "migrate_to_ram: %" PRIu64 " failed and %" PRIu64
+	      " moved, want at least 1 failed then 1 moved", m2r[0], m2r[1]);
+	check_bytes(b.region, b.want, PAGE, "page 0 after the failed allocations");
+	CHECK(ht_device_pages(b.region, len) == 63,
+	      "%zu pages staged, want the 63 not touched",
+	      ht_device_pages(b.region, len));
+
+	/* eviction of the other 63 while 8 allocations under hmmnic fail */
+	fpa_arm(8, false);
+	knob_set("pool_size_mb", "0");
+	deadline = now_ms() + 20000;
+	while (ht_device_pages(b.region, len) && now_ms() < deadline)
+		sleep_us(20000);
+	fpa_disarm();
+	CHECK(!ht_device_pages(b.region, len), "%zu pages still staged",
+	      ht_device_pages(b.region, len));
+	CHECK(pool_state("chunks") == 0, "%" PRIu64 " chunks in a pool of size 0",
+	      pool_state("chunks"));
+	for (i = 0; i < len; i += PAGE)
+		CHECK(p[i] == b.want[i], "byte %zu after eviction", i);
+	check_bytes(b.region, b.want, len, "region after eviction");
+	memset(b.local, 0, len);
+	read_all(b.local, b.lmr, b.region, b.mr, len);
+	check_bytes(b.local, b.want, len, "READ after eviction");
+	knob_set("pool_size_mb", "64");
+	bufs_fini(&b);
+	ht_log("oom: migrate_to_ram failed %" PRIu64 " times and then moved the page; eviction with failing allocations emptied the pool; every byte intact (%s)",
+	       m2r[0], dev);
 }
 
 /*
@@ -796,6 +923,7 @@ static const struct {
 	{ "evict", case_evict },
 	{ "optout", case_optout },
 	{ "shrink", case_shrink },
+	{ "oom", case_oom },
 	{ "queue", case_queue },
 	{ "dereg_held", case_dereg_held },
 	{ "owner", case_owner },
