@@ -531,7 +531,9 @@ static void case_oom(void)
 	size_t len = 64 * PAGE, i;
 	uint64_t m2r[2] = { 0, 0 }, deadline;
 	volatile uint8_t *p;
+	int injected;
 	struct bufs b;
+	char buf[32];
 
 	if (access(FPA "/probability", W_OK)) {
 		ht_log("oom: skipped, no fail_page_alloc in this kernel");
@@ -565,7 +567,10 @@ static void case_oom(void)
 	deadline = now_ms() + 20000;
 	while (ht_device_pages(b.region, len) && now_ms() < deadline)
 		sleep_us(20000);
+	ht_read_file(FPA "/times", buf, sizeof(buf));
 	fpa_disarm();
+	injected = 8 - atoi(buf);
+	CHECK(injected > 0, "no allocation failed during eviction");
 	CHECK(!ht_device_pages(b.region, len), "%zu pages still staged",
 	      ht_device_pages(b.region, len));
 	CHECK(pool_state("chunks") == 0, "%" PRIu64 " chunks in a pool of size 0",
@@ -578,8 +583,8 @@ static void case_oom(void)
 	check_bytes(b.local, b.want, len, "READ after eviction");
 	knob_set("pool_size_mb", "64");
 	bufs_fini(&b);
-	ht_log("oom: migrate_to_ram failed %" PRIu64 " times and then moved the page; eviction with failing allocations emptied the pool; every byte intact (%s)",
-	       m2r[0], dev);
+	ht_log("oom: migrate_to_ram failed %" PRIu64 " times and then moved the page; eviction emptied the pool through %d failed allocations; every byte intact (%s)",
+	       m2r[0], injected, dev);
 }
 
 /*
