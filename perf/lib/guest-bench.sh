@@ -47,7 +47,7 @@ if [ $short = 1 ]; then
 	goal_repeat=0
 	fc=(-p 64 -H 4 -r 3)
 	pc=(-m 4 -r 3 -s 1024)
-	ml=(-t 10)
+	ml=(-t 10 -P 2)	# a small pool: eviction runs even on a slow host
 else
 	mx=()
 	goal_repeat=${GOAL_REPEAT:-4}
