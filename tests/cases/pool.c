@@ -50,6 +50,9 @@
  *   pool --hold FILE   stage a pattern, touch FILE, wait for SIGUSR1, then
  *                      check the pattern with the CPU (for rmmod tests)
  *   pool --exit        stage pages and exit without cleaning up
+ *
+ * The debug kernel needs about ten minutes for all cases:
+ * suite-timeout: 1200
  */
 #define _GNU_SOURCE
 #include <errno.h>
