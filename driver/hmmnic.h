@@ -87,6 +87,11 @@ struct hmmnic_stage_req {
  * @staging, @threshold, @window_ms, @batch: the staging policy knobs
  * @hold: requests wait in the queue until it is cleared (for measuring
  *        the worker alone, with no traffic running)
+ * @delay_ms, @pin: fault injection for tests: the worker waits @delay_ms
+ *                  between copying a batch and migrating it, and with
+ *                  @pin holds a reference on each source page meanwhile,
+ *                  so that the kernel refuses to migrate it; @pinned:
+ *                  the worker's own note that it holds them
  * @debugfs: the device's debugfs directory
  */
 struct hmmnic_pool {
@@ -113,6 +118,9 @@ struct hmmnic_pool {
 	u32 window_ms;
 	u32 batch;
 	bool hold;
+	u32 delay_ms;
+	bool pin;
+	bool pinned;
 	struct dentry *debugfs;
 };
 

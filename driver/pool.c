@@ -724,6 +724,43 @@ static unsigned long hmmnic_stage_fixup(struct hmmnic_odp *odp,
 	return moved;
 }
 
+/*
+ * Fault injection for tests (debugfs stage_delay_ms and stage_pin): before
+ * migrate_vma_pages() wait, so that the data path and the CPU can act on
+ * pages that are copied but not yet moved, and hold a reference on each
+ * source page across it, so that the kernel refuses to move it (as it does
+ * when anyone else holds one); after it, drop those references.
+ */
+static void hmmnic_stage_inject(struct hmmnic_pool *pool,
+				struct migrate_vma *args, bool before)
+{
+	bool pin = READ_ONCE(pool->pin);
+	u32 delay = READ_ONCE(pool->delay_ms);
+	unsigned long i;
+
+	if (before) {
+		if (delay)
+			msleep(min(delay, 10000U));
+		/* remembered for the way back: the knob may change meanwhile */
+		pool->pinned = pin;
+	} else {
+		pin = pool->pinned;
+		pool->pinned = false;
+	}
+	if (!pin)
+		return;
+	for (i = 0; i < args->npages; i++) {
+		struct page *page = migrate_pfn_to_page(args->src[i]);
+
+		if (!page || !args->dst[i])
+			continue;
+		if (before)
+			get_page(page);
+		else
+			put_page(page);
+	}
+}
+
 /* Stage pages [@idx, @idx + @n) of @odp, a run inside one span. */
 static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
 			     unsigned long idx, unsigned long n)
@@ -754,7 +791,9 @@ static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
 		if (!migrate_vma_setup(&args)) {
 			if (args.cpages && hmmnic_stage_copy(pool, odp, idx,
 							     &args)) {
+				hmmnic_stage_inject(pool, &args, true);
 				migrate_vma_pages(&args);
+				hmmnic_stage_inject(pool, &args, false);
 				moved = hmmnic_stage_fixup(odp, idx, &args);
 			}
 			migrate_vma_finalize(&args);
@@ -892,6 +931,8 @@ static int hmmnic_pool_show(struct seq_file *m, void *unused)
 	seq_printf(m, "stage_window_ms %u\n", READ_ONCE(pool->window_ms));
 	seq_printf(m, "stage_batch %u\n", READ_ONCE(pool->batch));
 	seq_printf(m, "stage_hold %d\n", READ_ONCE(pool->hold));
+	seq_printf(m, "stage_delay_ms %u\n", READ_ONCE(pool->delay_ms));
+	seq_printf(m, "stage_pin %d\n", READ_ONCE(pool->pin));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(hmmnic_pool);
@@ -989,6 +1030,8 @@ static void hmmnic_pool_debugfs(struct hmmnic_pool *pool)
 				   &hmmnic_batch_fops);
 	debugfs_create_file_unsafe("stage_hold", 0644, dir, pool,
 				   &hmmnic_hold_fops);
+	debugfs_create_u32("stage_delay_ms", 0644, dir, &pool->delay_ms);
+	debugfs_create_bool("stage_pin", 0644, dir, &pool->pin);
 }
 
 int hmmnic_debugfs_init(void)

@@ -28,7 +28,9 @@
  *   behind the provider's back: a send queue producer far ahead or behind
  *   (QP_FATAL), a send slot full of 0xff bytes (error completion), a
  *   receive queue producer far ahead (receiver QP_FATAL, the SEND fails),
- *   and a CQ consumer ahead of the producer (CQ_ERR).
+ *   a CQ consumer ahead of the producer (CQ_ERR), and a receive queue
+ *   consumer moved back or rewritten in a loop during a flush (ignored:
+ *   the kernel keeps its own position, no WQE is taken twice).
  * - The port counters tx_packets, rx_packets, err_naks_sent and
  *   err_naks_rcvd move with the traffic.
  *
@@ -41,6 +43,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1262,6 +1265,71 @@ static void err_ring_cq_consumer(void)
 }
 
 /*
+ * q: the receive queue's consumer counter in the ring is the kernel's
+ * word to user space, never what the kernel goes by: moved back, it must
+ * not make the kernel take a receive WQE again, and rewritten over and
+ * over while the QP flushes, it must not make the flush take more (or
+ * never end).
+ */
+struct rq_hammer {
+	struct hmmnic_queue_hdr *hdr;
+	volatile int stop;
+	unsigned long writes;
+};
+
+static void *rq_hammer_fn(void *arg)
+{
+	struct rq_hammer *h = arg;
+
+	while (!h->stop) {
+		__atomic_store_n(&h->hdr->consumer, 0, __ATOMIC_RELAXED);
+		h->writes++;
+	}
+	return NULL;
+}
+
+static void err_ring_rq_consumer(void)
+{
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+	struct ring_map sq, scq, rq, rcq;
+	struct rq_hammer h = { 0 };
+	struct ibv_wc wc;
+	struct pair p;
+	pthread_t t;
+	int i;
+
+	/* b's RQ is (0, 3, 1): WQE 10 used, 11 and 12 posted */
+	ring_pair(&p, &sq, &scq, &rq, &rcq);
+	rq.hdr->consumer = 0;
+	post1(p.a.qp, 3, IBV_WR_SEND, abuf, 64, amr->lkey, 0, 0);
+	expect_ok(p.a.scq, &wc, 3, IBV_WC_SEND, p.a.qp, "SEND after rewind");
+	poll_one(p.b.rcq, &wc, "receive after the consumer was moved back");
+	CHECK(wc.status == IBV_WC_SUCCESS && wc.wr_id == 11,
+	      "consumer moved back: the SEND landed in WQE %" PRIu64
+	      " (%s), want 11", wc.wr_id, ibv_wc_status_str(wc.status));
+	/* the flush takes WQE 12 alone, however the counter moves */
+	h.hdr = rq.hdr;
+	CHECK(!pthread_create(&t, NULL, rq_hammer_fn, &h), "pthread_create");
+	sleep_us(1000);
+	modify(p.b.qp, &attr, IBV_QP_STATE, "ERR");
+	expect_err(p.b.rcq, 12, IBV_WC_WR_FLUSH_ERR, p.b.qp, POLL_MS,
+		   "receive flushed while user space rewrites the consumer");
+	for (i = 0; i < 20; i++) {
+		post_recv1(p.b.qp, 20 + i, bbuf, 4096, bmr->lkey);
+		expect_err(p.b.rcq, 20 + i, IBV_WC_WR_FLUSH_ERR, p.b.qp,
+			   POLL_MS, "receive posted in ERR under the hammer");
+	}
+	poll_none(p.b.rcq, 50, "after the flushes");
+	h.stop = 1;
+	pthread_join(t, NULL);
+	CHECK(h.writes > 1000, "the hammer did not run (%lu writes)",
+	      h.writes);
+	pair_destroy(&p);
+	ht_log("error: RQ consumer moved back or rewritten -> ignored "
+	       "(%lu writes during the flush)", h.writes);
+}
+
+/*
  * The cases in order; the first ones share one connected pair. UD runs
  * last, so that a failure there does not hide the error cases.
  */
@@ -1294,6 +1362,7 @@ static const struct {
 	{ "err_ring_sq_garbage", NULL, err_ring_sq_garbage },
 	{ "err_ring_rq_producer", NULL, err_ring_rq_producer },
 	{ "err_ring_cq_consumer", NULL, err_ring_cq_consumer },
+	{ "err_ring_rq_consumer", NULL, err_ring_rq_consumer },
 	{ "ud", NULL, case_ud },
 	{ "srq_limit", NULL, case_srq_limit },
 };

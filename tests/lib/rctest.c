@@ -353,7 +353,7 @@ void rc_connect(struct ibv_qp *qp, uint32_t dest_qpn, uint32_t rq_psn,
 {
 	struct ibv_qp_attr attr = {
 		.qp_state = IBV_QPS_RTR,
-		.path_mtu = IBV_MTU_1024,
+		.path_mtu = o->mtu ? o->mtu : IBV_MTU_1024,
 		.dest_qp_num = dest_qpn,
 		.rq_psn = rq_psn,
 		.max_dest_rd_atomic = 16,
@@ -388,10 +388,13 @@ void rc_connect(struct ibv_qp *qp, uint32_t dest_qpn, uint32_t rq_psn,
 
 void pair_connect(struct pair *p, const struct rc_opts *o)
 {
+	struct rc_opts b_opts = default_opts;
+
+	b_opts.mtu = o->mtu;
 	rc_init(p->a.qp);
 	rc_init(p->b.qp);
 	rc_connect(p->a.qp, p->b.qp->qp_num, B_PSN, A_PSN, o);
-	rc_connect(p->b.qp, p->a.qp->qp_num, A_PSN, B_PSN, &default_opts);
+	rc_connect(p->b.qp, p->a.qp->qp_num, A_PSN, B_PSN, &b_opts);
 }
 
 void pair_create(struct pair *p, const struct rc_opts *o)

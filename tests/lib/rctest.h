@@ -50,6 +50,7 @@ struct pair {
 struct rc_opts {
 	uint8_t timeout, retry_cnt, rnr_retry;
 	int a_scq_size;		/* 0: CQ_SIZE */
+	enum ibv_mtu mtu;	/* path MTU of both ends; 0: IBV_MTU_1024 */
 };
 
 extern const struct rc_opts default_opts;

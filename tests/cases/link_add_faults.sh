@@ -1,0 +1,100 @@
+#!/bin/bash
+# Device creation that fails at an allocation undoes what it did, once:
+# with slab and page allocations failing (failslab, fail_page_alloc) under
+# one of hmmnic's setup functions, or under any of hmmnic's code at the
+# Nth allocation, `rdma link add` fails with an error or succeeds, the
+# kernel reports nothing (a double free would be a WARNING or BUG here),
+# and a device made afterwards works.
+. "$(dirname "$0")/../lib/common.sh"
+
+dbg=/sys/kernel/debug
+for f in failslab fail_page_alloc; do
+	[ -w "$dbg/$f/probability" ] ||
+		fail "no $f in debugfs: the test kernel must have CONFIG_FAILSLAB and CONFIG_FAIL_PAGE_ALLOC"
+done
+
+# sym_range FUNC: "start end" of hmmnic's function FUNC, from kallsyms
+sym_range() {
+	sort /proc/kallsyms | awk -v f="$1" '
+		found { print start, strtonum("0x" $1); exit }
+		$3 == f && $4 == "[hmmnic]" { start = strtonum("0x" $1); found = 1 }'
+}
+
+# module_range: "start end" of hmmnic's text
+module_range() {
+	awk '$4 == "[hmmnic]" && ($2 == "t" || $2 == "T") {
+		a = strtonum("0x" $1); if (!lo || a < lo) lo = a; if (a > hi) hi = a }
+		END { print lo, hi + 65536 }' /proc/kallsyms
+}
+
+# arm START END INTERVAL: fail every INTERVALth allocation of this shell's
+# children whose stack holds an address in [START, END)
+arm() {
+	local f
+	for f in failslab fail_page_alloc; do
+		echo "$1" >"$dbg/$f/require-start"
+		echo "$2" >"$dbg/$f/require-end"
+		echo Y >"$dbg/$f/task-filter"
+		echo 0 >"$dbg/$f/verbose"
+		echo "$3" >"$dbg/$f/interval"
+		echo -1 >"$dbg/$f/times"
+		echo 0 >"$dbg/$f/space"
+		echo 100 >"$dbg/$f/probability"
+	done
+	echo N >"$dbg/failslab/ignore-gfp-wait"
+	echo N >"$dbg/fail_page_alloc/ignore-gfp-wait"
+	echo 0 >"$dbg/fail_page_alloc/min-order"
+}
+disarm() {
+	local f
+	for f in failslab fail_page_alloc; do
+		echo 0 >"$dbg/$f/probability"
+		echo 0 >"$dbg/$f/require-start"
+	done
+}
+trap 'disarm; _cleanup_links' EXIT
+
+# try_add: rdma link add hmmnicf0 with injection on, in a child that alone
+# has make-it-fail set; prints ok or failed
+try_add() {
+	if bash -c 'echo 1 >/proc/self/make-it-fail &&
+		exec rdma link add hmmnicf0 type hmmnic netdev veth0' 2>/dev/null; then
+		echo ok
+	else
+		echo failed
+	fi
+}
+
+check_after() {
+	disarm
+	if ibdev_exists hmmnicf0; then
+		rdma link delete hmmnicf0 || fail "$1: cannot delete hmmnicf0"
+	fi
+	wait_for 5 ibdev_gone hmmnicf0 || fail "$1: hmmnicf0 stays"
+}
+
+failures=0
+for func in hmmnic_pool_init hmmnic_stats_init hmmnic_register; do
+	read -r lo hi < <(sym_range "$func")
+	[ -n "$lo" ] || fail "no $func in /proc/kallsyms"
+	arm "$lo" "$hi" 1
+	r=$(try_add)
+	check_after "$func"
+	log "every allocation under $func fails: link add $r"
+	[ "$r" = failed ] || fail "link add succeeded although $func could not allocate"
+	failures=$((failures + 1))
+done
+
+read -r lo hi < <(module_range)
+for n in $(seq 1 40); do
+	arm "$lo" "$hi" "$n"
+	r=$(try_add)
+	check_after "interval $n"
+	[ "$r" = failed ] && failures=$((failures + 1))
+done
+log "every Nth allocation in hmmnic, N = 1..40: $failures refusals in all"
+
+# nothing is left over, and a device works
+link_add hmmnicf1 veth0
+ibv_devinfo -d hmmnicf1 | grep -q PORT_ACTIVE || fail "hmmnicf1 is not active"
+log "link add after the faults works"

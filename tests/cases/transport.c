@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Transport limits that a peer or a large request can reach: RC QPs in
+ * loopback (rctest.h), every byte and every completion checked.
+ *
+ * - babble: a requester whose peer is gone keeps receiving packets that
+ *   are no use to it (READ responses another QP's responder sends it):
+ *   its retransmission timer still runs out, and the WQE fails with
+ *   RETRY_EXC_ERR in about what the retry count allows, not after the
+ *   babble stops.
+ * - big_read: a 2 GiB RDMA READ (the largest message) at path MTU 256:
+ *   8 Mi response packets, half the PSN space, completes with every byte
+ *   (the source is an ODP region that reads as zeros but for its last
+ *   64 MiB; the destination is 32 views of one 64 MiB memfd, so that the
+ *   last 64 MiB are what the views hold).
+ * - rx_flood: while a responder answers a long READ, 64 other QPs send
+ *   it requests at once: its receive queue is bounded (drop_queue_full
+ *   counts the excess), and the READ still delivers every byte.
+ * - drain: QPs destroyed or reset with responses queued for them leak
+ *   nothing (the socket buffer slab is back where it was).
+ *
+ *   transport [CASE...]
+ *
+ * suite-timeout: 900
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hmmtest.h"
+#include "rctest.h"
+
+#define ODP	(ACCESS_ALL | IBV_ACCESS_ON_DEMAND)
+#define MiB	(1UL << 20)
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	CHECK(p != MAP_FAILED, "mmap %zu: %s", len, strerror(errno));
+	return p;
+}
+
+/* ---- babble ---- */
+
+struct babbler {
+	uint32_t target_qpn;
+	uint8_t *buf;
+	struct ibv_mr *mr;
+	volatile int stop;
+	unsigned long rounds;
+};
+
+/*
+ * X asks B2 for READs; B2 is connected to the target, so its responses
+ * go there. X never hears back and is replaced every round.
+ */
+static void *babble_fn(void *arg)
+{
+	static const struct rc_opts quiet = {
+		.timeout = 31, .retry_cnt = 7, .rnr_retry = 7,
+	};
+	struct babbler *b = arg;
+	struct end x, b2;
+	int i;
+
+	while (!b->stop) {
+		end_create(&x, IBV_QPT_RC, 0);
+		end_create(&b2, IBV_QPT_RC, 0);
+		rc_init(x.qp);
+		rc_init(b2.qp);
+		rc_connect(x.qp, b2.qp->qp_num, 0x500, 0x100, &quiet);
+		rc_connect(b2.qp, b->target_qpn, 0x100, 0x500, &quiet);
+		for (i = 0; i < 16; i++)
+			post1(x.qp, i, IBV_WR_RDMA_READ, b->buf, 4096,
+			      b->mr->lkey, (uintptr_t)b->buf + 4096,
+			      b->mr->rkey);
+		sleep_us(20000);
+		end_destroy(&x);
+		end_destroy(&b2);
+		b->rounds++;
+	}
+	return NULL;
+}
+
+static void case_babble(void)
+{
+	static const struct rc_opts o = {
+		.timeout = 14, .retry_cnt = 2, .rnr_retry = 7,
+	};
+	struct babbler b = { 0 };
+	uint8_t *buf = map_anon(65536);
+	struct ibv_mr *mr = reg(pd, buf, 65536, ACCESS_ALL);
+	uint64_t t0, dt, rx0;
+	unsigned long rounds;
+	struct pair p;
+	pthread_t t;
+
+	pair_create(&p, &o);
+	end_destroy_qp(&p.b);
+	b.target_qpn = p.a.qp->qp_num;
+	b.buf = buf;
+	b.mr = mr;
+	CHECK(!pthread_create(&t, NULL, babble_fn, &b), "pthread_create");
+	while (b.rounds < 3)
+		sleep_us(10000);
+	rx0 = counter("drop_duplicate");
+	t0 = now_ms();
+	post1(p.a.qp, 1, IBV_WR_SEND, buf, 64, mr->lkey, 0, 0);
+	expect_err(p.a.scq, 1, IBV_WC_RETRY_EXC_ERR, p.a.qp, 20000,
+		   "SEND to a gone peer while another QP babbles at us");
+	dt = now_ms() - t0;
+	rounds = b.rounds;
+	b.stop = 1;
+	pthread_join(t, NULL);
+	ht_log("  RETRY_EXC_ERR after %" PRIu64 " ms, %lu babble rounds, "
+	       "%" PRIu64 " useless packets", dt, rounds,
+	       counter("drop_duplicate") - rx0);
+	CHECK(counter("drop_duplicate") > rx0, "nothing babbled at the QP");
+	/* 3 tries of 67 ms; TCG and a loaded host get ten times that */
+	CHECK(dt < 2500, "the babble kept the retransmission timer from "
+	      "running out (%" PRIu64 " ms)", dt);
+	pair_destroy(&p);
+	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
+	munmap(buf, 65536);
+}
+
+/* ---- 2 GiB READ at MTU 256 ---- */
+
+static void case_big_read(void)
+{
+	static const struct rc_opts o = {
+		.timeout = 18, .retry_cnt = 7, .rnr_retry = 7,
+		.mtu = IBV_MTU_256,
+	};
+	const size_t total = 2048 * MiB, view = 64 * MiB;
+	uint8_t *src = map_anon(total), *dst, *tail = src + total - view;
+	struct ibv_mr *smr, *dmr;
+	uint64_t t0;
+	struct ibv_wc wc;
+	struct pair p;
+	size_t i;
+	int fd;
+
+	fill_random(tail, view);
+	fd = memfd_create("hmmnic-big-read", 0);
+	CHECK(fd >= 0 && !ftruncate(fd, view), "memfd: %s", strerror(errno));
+	dst = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		   MAP_NORESERVE, -1, 0);
+	CHECK(dst != MAP_FAILED, "mmap: %s", strerror(errno));
+	for (i = 0; i < total / view; i++)
+		CHECK(mmap(dst + i * view, view, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_FIXED, fd, 0) == dst + i * view,
+		      "map view %zu: %s", i, strerror(errno));
+	smr = reg(pd, src, total, ODP);
+	dmr = reg(pd, dst, total, ODP);
+	pair_create(&p, &o);
+	t0 = now_ms();
+	post1(p.a.qp, 7, IBV_WR_RDMA_READ, dst, (uint32_t)total, dmr->lkey,
+	      (uintptr_t)src, smr->rkey);
+	poll_one_ms(p.a.scq, &wc, 600000, "2 GiB READ at MTU 256");
+	CHECK(wc.status == IBV_WC_SUCCESS && wc.wr_id == 7 &&
+	      wc.byte_len == total, "2 GiB READ at MTU 256: %s, %u bytes",
+	      ibv_wc_status_str(wc.status), wc.byte_len);
+	ht_log("  2 GiB READ at MTU 256 in %" PRIu64 " ms", now_ms() - t0);
+	check_bytes(dst, tail, view, "the last 64 MiB of a 2 GiB READ");
+	/* the views are one memory: the zeros went through it before */
+	pair_destroy(&p);
+	CHECK(!ibv_dereg_mr(smr) && !ibv_dereg_mr(dmr), "dereg_mr");
+	munmap(dst, total);
+	munmap(src, total);
+	close(fd);
+}
+
+/* ---- a flood of requests at a busy responder ---- */
+
+#define FLOODERS	64
+
+static void case_rx_flood(void)
+{
+	const size_t len = 64 * MiB;
+	uint8_t *src = map_anon(len), *dst = map_anon(len);
+	uint8_t *wbuf = map_anon(65536);
+	struct ibv_mr *smr = reg(pd, src, len, ACCESS_ALL);
+	struct ibv_mr *dmr = reg(pd, dst, len, ACCESS_ALL);
+	struct ibv_mr *wmr = reg(pd, wbuf, 65536, ACCESS_ALL);
+	struct end c[FLOODERS];
+	uint64_t d0;
+	struct ibv_wc wc;
+	struct pair p;
+	int i, j;
+
+	fill_random(src, len);
+	pair_create(&p, &default_opts);
+	for (i = 0; i < FLOODERS; i++) {
+		end_create(&c[i], IBV_QPT_RC, 0);
+		rc_init(c[i].qp);
+		/* PSNs b does not expect: b drops them once queued */
+		rc_connect(c[i].qp, p.b.qp->qp_num, 0, 0x700000, &default_opts);
+	}
+	d0 = counter("drop_queue_full");
+	post1(p.a.qp, 1, IBV_WR_RDMA_READ, dst, len, dmr->lkey,
+	      (uintptr_t)src, smr->rkey);
+	for (i = 0; i < FLOODERS; i++)
+		for (j = 0; j < QP_WR; j++)
+			post1(c[i].qp, j, IBV_WR_RDMA_WRITE, wbuf, 0,
+			      wmr->lkey, (uintptr_t)wbuf, wmr->rkey);
+	expect_ok(p.a.scq, &wc, 1, IBV_WC_RDMA_READ, p.a.qp,
+		  "READ while b is flooded");
+	check_bytes(dst, src, len, "READ while the responder was flooded");
+	CHECK(counter_grown("drop_queue_full", d0, 1) > d0,
+	      "%d requests at a busy responder: nothing was dropped",
+	      FLOODERS * QP_WR);
+	ht_log("  %" PRIu64 " of %d flood packets dropped at the bound",
+	       counter("drop_queue_full") - d0, FLOODERS * QP_WR);
+	for (i = 0; i < FLOODERS; i++)
+		end_destroy(&c[i]);
+	pair_destroy(&p);
+	CHECK(!ibv_dereg_mr(smr) && !ibv_dereg_mr(dmr) && !ibv_dereg_mr(wmr),
+	      "dereg_mr");
+	munmap(src, len);
+	munmap(dst, len);
+	munmap(wbuf, 65536);
+}
+
+/* ---- nothing left behind ---- */
+
+/* Active objects of slab cache @name, from /proc/slabinfo. */
+static long slab_active(const char *name)
+{
+	char line[512], n[64];
+	long active = -1, v;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	CHECK(f, "open /proc/slabinfo: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld", n, &v) == 2 && !strcmp(n, name))
+			active = v;
+	fclose(f);
+	CHECK(active >= 0, "no slab cache %s", name);
+	return active;
+}
+
+static void case_drain(void)
+{
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
+	uint8_t *buf = map_anon(65536);
+	struct ibv_mr *mr = reg(pd, buf, 65536, ACCESS_ALL);
+	long s0, s1;
+	struct pair p;
+	int i, j;
+
+	s0 = slab_active("skbuff_head_cache");
+	for (i = 0; i < 300; i++) {
+		pair_create(&p, &default_opts);
+		for (j = 0; j < 64; j++)
+			post1(p.a.qp, j, IBV_WR_RDMA_WRITE, buf, 1024,
+			      mr->lkey, (uintptr_t)buf + 4096, mr->rkey);
+		/* responses are on their way to a: reset or destroy it now */
+		if (i & 1)
+			modify(p.a.qp, &attr, IBV_QP_STATE, "RESET");
+		end_destroy(&p.a);
+		end_destroy(&p.b);
+	}
+	sleep_us(200000);
+	s1 = slab_active("skbuff_head_cache");
+	ht_log("  skbuff_head_cache: %ld -> %ld active", s0, s1);
+	CHECK(s1 - s0 < 150, "%ld socket buffers more after 300 QPs were "
+	      "destroyed or reset with responses queued", s1 - s0);
+	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
+	munmap(buf, 65536);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} cases[] = {
+	{ "babble", case_babble },
+	{ "rx_flood", case_rx_flood },
+	{ "drain", case_drain },
+	{ "big_read", case_big_read },
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+	int n = 0;
+
+	rc_setup();
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (!case_selected(cases[i].name, argc, argv))
+			continue;
+		n++;
+		ht_log("case %s", cases[i].name);
+		cases[i].fn();
+	}
+	CHECK(n, "no case matches");
+	rc_teardown();
+	ht_log("%d cases passed", n);
+	return 0;
+}
