@@ -13,18 +13,33 @@ for f in failslab fail_page_alloc; do
 		fail "no $f in debugfs: the test kernel must have CONFIG_FAILSLAB and CONFIG_FAIL_PAGE_ALLOC"
 done
 
-# sym_range FUNC: "start end" of hmmnic's function FUNC, from kallsyms
+# sym_range FUNC: "start end" of hmmnic's function FUNC (decimal), from
+# kallsyms: from its address to the next symbol's (decimal, unsigned)
 sym_range() {
-	sort /proc/kallsyms | awk -v f="$1" '
-		found { print start, strtonum("0x" $1); exit }
-		$3 == f && $4 == "[hmmnic]" { start = strtonum("0x" $1); found = 1 }'
+	local addr type name mod start= sorted
+	sorted=$(sort /proc/kallsyms)
+	while read -r addr type name mod; do
+		[ "$mod" = "[hmmnic]" ] || continue
+		if [ -n "$start" ]; then
+			printf '%u %u\n' "$start" "$((16#$addr))"
+			return
+		fi
+		[ "$name" = "$1" ] && start=$((16#$addr))
+	done <<<"$sorted"
 }
 
-# module_range: "start end" of hmmnic's text
+# module_range: "start end" of hmmnic's text (decimal)
 module_range() {
-	awk '$4 == "[hmmnic]" && ($2 == "t" || $2 == "T") {
-		a = strtonum("0x" $1); if (!lo || a < lo) lo = a; if (a > hi) hi = a }
-		END { print lo, hi + 65536 }' /proc/kallsyms
+	local addr type name mod a lo=0 hi=0
+	while read -r addr type name mod; do
+		[ "$mod" = "[hmmnic]" ] || continue
+		case $type in t|T) ;; *) continue ;; esac
+		a=$((16#$addr))
+		{ [ "$lo" = 0 ] || [ "$a" -lt "$lo" ]; } && lo=$a
+		[ "$a" -gt "$hi" ] && hi=$a
+	done </proc/kallsyms
+	# kernel addresses are negative as bash's signed 64-bit numbers
+	printf '%u %u\n' "$lo" "$((hi + 65536))"
 }
 
 # arm START END INTERVAL: fail every INTERVALth allocation of this shell's
@@ -37,7 +52,7 @@ arm() {
 		echo Y >"$dbg/$f/task-filter"
 		echo 0 >"$dbg/$f/verbose"
 		echo "$3" >"$dbg/$f/interval"
-		echo -1 >"$dbg/$f/times"
+		echo 1000000 >"$dbg/$f/times"
 		echo 0 >"$dbg/$f/space"
 		echo 100 >"$dbg/$f/probability"
 	done
@@ -75,7 +90,7 @@ check_after() {
 
 failures=0
 for func in hmmnic_pool_init hmmnic_stats_init hmmnic_register; do
-	read -r lo hi < <(sym_range "$func")
+	read -r lo hi <<<"$(sym_range "$func")"
 	[ -n "$lo" ] || fail "no $func in /proc/kallsyms"
 	arm "$lo" "$hi" 1
 	r=$(try_add)
@@ -85,7 +100,7 @@ for func in hmmnic_pool_init hmmnic_stats_init hmmnic_register; do
 	failures=$((failures + 1))
 done
 
-read -r lo hi < <(module_range)
+read -r lo hi <<<"$(module_range)"
 for n in $(seq 1 40); do
 	arm "$lo" "$hi" "$n"
 	r=$(try_add)

@@ -14,10 +14,10 @@
  *   implementations do with freed memory), an RDMA WRITE of all 64
  *   pages, MADV_PAGEOUT: the CPU reads the written bytes (a page that
  *   RDMA did not write is discarded, as MADV_FREE allows).
- * - swap: pages swapped out to zram, swapped in again by a CPU read (a
- *   clean page in the swap cache behind a writable PTE), an RDMA WRITE,
- *   MADV_PAGEOUT again: the CPU reads the RDMA bytes, not the old swap
- *   copy.
+ * - swap: pages swapped out, swapped in again by a CPU read, an RDMA
+ *   WRITE, MADV_PAGEOUT again: the CPU reads the RDMA bytes, not the old
+ *   swap copy. Once with zram and once with a loop device, whose swap-in
+ *   leaves a clean page in the swap cache behind a writable PTE.
  * - tmpfs: a MAP_SHARED file on tmpfs, read by the CPU first (writable,
  *   clean PTEs), written by RDMA, paged out to swap and unmapped: read()
  *   returns the RDMA bytes.
@@ -48,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,22 +115,55 @@ static void run(const char *cmd)
 	CHECK(rc == 0, "'%s' exited with %d", cmd, rc);
 }
 
-/* Swap on zram, once; the guest kernel has zram built in. */
+/*
+ * Swap: zram (what distributions set up; a synchronous device, whose
+ * swap-in skips the swap cache) or a loop device over a tmpfs file (a
+ * block device like a disk: a page swapped in by a read stays clean in the
+ * swap cache, with its copy on the device).
+ */
+#define SWAP_IMG	"/dev/shm/hmmnic-mm-swap.img"
+
+static const char *swap_dev = "";
+
+static void swap_use(const char *dev)
+{
+	char cmd[512];
+
+	if (!strcmp(swap_dev, dev))
+		return;
+	run("swapoff -a");
+	if (!strcmp(dev, "zram")) {
+		CHECK(!access("/sys/block/zram0/disksize", W_OK),
+		      "no zram0: the test kernel must have CONFIG_ZRAM");
+		if (access("/tmp/hmmnic-mm-zram", F_OK)) {
+			ht_write_file("/sys/block/zram0/disksize", "256M");
+			run("mkswap /dev/zram0 >/dev/null && "
+			    "touch /tmp/hmmnic-mm-zram");
+		}
+		run("swapon /dev/zram0");
+	} else {
+		snprintf(cmd, sizeof(cmd), "rm -f " SWAP_IMG " && "
+			 "truncate -s 64M " SWAP_IMG " && "
+			 "dev=$(losetup -f --show " SWAP_IMG ") && "
+			 "mkswap $dev >/dev/null && swapon $dev && "
+			 "echo $dev > /tmp/hmmnic-mm-loop");
+		run(cmd);
+	}
+	swap_dev = dev;
+}
+
+static void swap_off(void)
+{
+	run("swapoff -a");
+	if (!access("/tmp/hmmnic-mm-loop", F_OK))
+		run("losetup -d $(cat /tmp/hmmnic-mm-loop) && "
+		    "rm -f /tmp/hmmnic-mm-loop " SWAP_IMG);
+	swap_dev = "";
+}
+
 static void swap_on(void)
 {
-	static bool on;
-	char buf[256];
-
-	if (on)
-		return;
-	CHECK(!access("/sys/block/zram0/disksize", W_OK),
-	      "no zram0: the test kernel must have CONFIG_ZRAM");
-	ht_read_file("/proc/swaps", buf, sizeof(buf));
-	if (!strstr(buf, "zram0")) {
-		ht_write_file("/sys/block/zram0/disksize", "256M");
-		run("mkswap /dev/zram0 >/dev/null && swapon /dev/zram0");
-	}
-	on = true;
+	swap_use("zram");
 }
 
 /* Page out [buf, buf + len) (retried: reclaim may skip a busy page). */
@@ -144,6 +178,11 @@ static void pageout(void *buf, size_t len, size_t want_gone)
 		pagemap(buf, len, &present, &swapped);
 		if (len / PAGE - present >= want_gone)
 			return;
+		/*
+		 * A page still in another CPU's LRU batch cannot be
+		 * reclaimed; compaction drains every CPU's batches first.
+		 */
+		ht_write_file("/proc/sys/vm/compact_memory", "1");
 		sleep_us(20000);
 	}
 	ht_fail(__FILE__, __LINE__, "MADV_PAGEOUT left %zu of %zu pages "
@@ -267,8 +306,8 @@ static void swap_one(bool implicit)
 	rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, buf, mr->rkey, LEN,
 	     "WRITE into swapped-in pages");
 	pageout(buf, LEN, NPAGES);
-	snprintf(what, sizeof(what), "%s: RDMA WRITE into swapped-in pages, "
-		 "swapped out again", kind(implicit));
+	snprintf(what, sizeof(what), "%s: RDMA WRITE into pages swapped in "
+		 "from %s, swapped out again", kind(implicit), swap_dev);
 	check_bytes(buf, s.buf, LEN, what);
 	region_done(mr);
 	src_fini(&s, LEN);
@@ -277,9 +316,13 @@ static void swap_one(bool implicit)
 
 static void case_swap(void)
 {
-	swap_on();
+	swap_use("zram");
 	swap_one(false);
 	swap_one(true);
+	swap_use("loop");
+	swap_one(false);
+	swap_one(true);
+	swap_use("zram");
 }
 
 /* ---- files ---- */
@@ -513,6 +556,9 @@ static void case_fork_staged(void)
 	CHECK(pid >= 0, "fork: %s", strerror(errno));
 	if (!pid) {
 		/* wait for the parent's WRITE, then check our copy */
+		alarm(60);
+		close(to_child[1]);
+		close(from_child[0]);
 		if (read(to_child[0], &c, 1) != 1)
 			_exit(2);
 		c = memcmp(buf, orig, LEN) ? 'x' : 'k';
@@ -520,6 +566,8 @@ static void case_fork_staged(void)
 			_exit(2);
 		_exit(0);
 	}
+	close(to_child[0]);
+	close(from_child[1]);
 	fill_random(s.buf, LEN);
 	rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, buf, mr->rkey, LEN,
 	     "WRITE into staged pages after fork");
@@ -527,6 +575,8 @@ static void case_fork_staged(void)
 	CHECK(read(from_child[0], &c, 1) == 1, "pipe");
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 	      !WEXITSTATUS(status), "child failed");
+	close(to_child[1]);
+	close(from_child[0]);
 	CHECK(c == 'k', "the parent's RDMA WRITE reached the child's pages");
 	check_bytes(buf, s.buf, LEN, "RDMA WRITE into staged pages after "
 		    "fork, read by the parent");
@@ -640,6 +690,7 @@ int main(int argc, char **argv)
 		cases[i].fn();
 	}
 	CHECK(n, "no case matches");
+	swap_off();
 	if (implicit_mr)
 		CHECK(!ibv_dereg_mr(implicit_mr), "dereg implicit");
 	pair_destroy(&P);

@@ -248,34 +248,44 @@ static long slab_active(const char *name)
 	return active;
 }
 
+#define INLINE_PEER	"/sys/module/hmmnic/parameters/inline_peer"
+
 static void case_drain(void)
 {
 	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
-	uint8_t *buf = map_anon(65536);
-	struct ibv_mr *mr = reg(pd, buf, 65536, ACCESS_ALL);
+	uint8_t *buf = map_anon(1 << 20);
+	struct ibv_mr *mr = reg(pd, buf, 1 << 20, ACCESS_ALL);
+	uint64_t d0 = counter("drop_qp_state");
 	long s0, s1;
 	struct pair p;
 	int i, j;
 
+	/* the peer runs in its own worker, so responses are in flight */
+	ht_write_file(INLINE_PEER, "0");
 	s0 = slab_active("skbuff_head_cache");
 	for (i = 0; i < 300; i++) {
 		pair_create(&p, &default_opts);
-		for (j = 0; j < 64; j++)
-			post1(p.a.qp, j, IBV_WR_RDMA_WRITE, buf, 1024,
-			      mr->lkey, (uintptr_t)buf + 4096, mr->rkey);
+		for (j = 0; j < 16; j++)
+			post1(p.a.qp, j, j & 1 ? IBV_WR_RDMA_READ :
+			      IBV_WR_RDMA_WRITE, buf, 32768, mr->lkey,
+			      (uintptr_t)buf + 65536 * (j + 1), mr->rkey);
+		sleep_us(rnd() % 2000);
 		/* responses are on their way to a: reset or destroy it now */
 		if (i & 1)
 			modify(p.a.qp, &attr, IBV_QP_STATE, "RESET");
 		end_destroy(&p.a);
 		end_destroy(&p.b);
 	}
+	ht_write_file(INLINE_PEER, "1");
 	sleep_us(200000);
 	s1 = slab_active("skbuff_head_cache");
-	ht_log("  skbuff_head_cache: %ld -> %ld active", s0, s1);
+	ht_log("  skbuff_head_cache: %ld -> %ld active; %" PRIu64
+	       " queued packets dropped with their QP", s0, s1,
+	       counter("drop_qp_state") - d0);
 	CHECK(s1 - s0 < 150, "%ld socket buffers more after 300 QPs were "
 	      "destroyed or reset with responses queued", s1 - s0);
 	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
-	munmap(buf, 65536);
+	munmap(buf, 1 << 20);
 }
 
 static const struct {
