@@ -205,9 +205,11 @@ static void hmmnic_comp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
 
 	/*
 	 * The response must carry exactly the bytes this PSN stands for. (A
-	 * READ asked again from the middle is answered starting with FIRST.)
+	 * READ asked again from the middle is answered starting with FIRST;
+	 * each request of a split READ ends with its own LAST.)
 	 */
-	if (!!(pkt->flags & HMMNIC_F_LAST) != (idx == st->npkts - 1) ||
+	if (!!(pkt->flags & HMMNIC_F_LAST) !=
+	    (idx == hmmnic_read_req_end(st->npkts, idx) - 1) ||
 	    pkt->paylen != min_t(u64, st->length - offset, qp->mtu)) {
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_MALFORMED);
 		return;
@@ -219,7 +221,7 @@ static void hmmnic_comp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
 		return;
 	}
 	qp->req.una = hmmnic_psn_add(pkt->psn, 1);
-	if (pkt->flags & HMMNIC_F_LAST)
+	if (idx == st->npkts - 1)
 		hmmnic_req_complete(qp, IB_WC_SUCCESS);
 	hmmnic_comp_progress(qp);
 }
@@ -261,12 +263,10 @@ void hmmnic_comp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb)
 		goto out;
 	}
 	/*
-	 * The responder is alive and answering: a burst of responses that
-	 * are of no use yet (after a loss, until the retransmission comes
-	 * through) must not run the retransmission timer out as well.
+	 * Only progress re-arms the retransmission timer
+	 * (hmmnic_comp_progress()): packets that acknowledge nothing new,
+	 * however many, must not keep a dead connection from timing out.
 	 */
-	if (timer_pending(&qp->retry_timer))
-		hmmnic_req_arm_timer(qp);
 	if (pkt->flags & HMMNIC_F_AETH) {
 		struct hmmnic_aeth *aeth = hmmnic_pkt_eth(skb, HMMNIC_F_AETH);
 

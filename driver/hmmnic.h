@@ -53,6 +53,43 @@
 #define HMMNIC_TX_QUEUE_MAX	128
 /* Packets a QP worker handles before it yields the CPU. */
 #define HMMNIC_WORK_BUDGET	64
+/*
+ * Packets queued for one QP's worker, in each direction, beyond which
+ * the receive path drops them (drop_queue_full): a connected peer keeps
+ * at most a window in flight, and what a hostile one sends beyond that
+ * must not grow without bound while the worker is busy.
+ */
+#define HMMNIC_RX_QUEUE_MAX	(16 * HMMNIC_TX_WINDOW)
+/*
+ * PSNs one READ request may span, as a responder accepts it: a quarter of
+ * the 24-bit PSN space, so that PSN comparisons (signed 24-bit
+ * differences) stay unambiguous; a request beyond it is refused.
+ */
+#define HMMNIC_READ_MAX_PKTS	BIT(22)
+/*
+ * Responses one READ request of ours asks for at most: a longer READ is
+ * split into several requests, each sent once the responses to the one
+ * before are in. Half the receive queue bound, so that the responses to
+ * the oldest READ and a window of others never overflow it: a responder
+ * sends a READ's responses in one burst, and a requester that dropped
+ * them would only ask again for a burst it drops again.
+ */
+#define HMMNIC_READ_REQ_PKTS	(HMMNIC_RX_QUEUE_MAX / 2)
+
+/*
+ * Where the READ request that covers response @idx of a READ WQE of
+ * @npkts responses ends: requests split the WQE at multiples of
+ * HMMNIC_READ_REQ_PKTS from its first response, and one sent again from
+ * the middle (after a loss) ends where the first one did.
+ */
+static_assert(!(HMMNIC_READ_REQ_PKTS & (HMMNIC_READ_REQ_PKTS - 1)) &&
+	      HMMNIC_READ_REQ_PKTS <= HMMNIC_READ_MAX_PKTS);
+
+static inline u32 hmmnic_read_req_end(u32 npkts, u32 idx)
+{
+	return min_t(u32, npkts, round_down(idx, HMMNIC_READ_REQ_PKTS) +
+			 HMMNIC_READ_REQ_PKTS);
+}
 
 /* A page the staging policy wants in the pool: page @idx of span @odp. */
 struct hmmnic_stage_req {
@@ -87,11 +124,11 @@ struct hmmnic_stage_req {
  * @staging, @threshold, @window_ms, @batch: the staging policy knobs
  * @hold: requests wait in the queue until it is cleared (for measuring
  *        the worker alone, with no traffic running)
- * @delay_ms, @pin: fault injection for tests: the worker waits @delay_ms
- *                  between copying a batch and migrating it, and with
- *                  @pin holds a reference on each source page meanwhile,
- *                  so that the kernel refuses to migrate it; @pinned:
- *                  the worker's own note that it holds them
+ * @delay_ms: fault injection for tests: the worker waits this long
+ *            between copying a run of pages and migrating it
+ * @pin: fault injection for tests: the worker holds a reference on each
+ *       source page of a run meanwhile, so the kernel refuses to migrate
+ *       it
  * @debugfs: the device's debugfs directory
  */
 struct hmmnic_pool {
@@ -120,7 +157,6 @@ struct hmmnic_pool {
 	bool hold;
 	u32 delay_ms;
 	bool pin;
-	bool pinned;
 	struct dentry *debugfs;
 };
 
@@ -415,11 +451,14 @@ struct hmmnic_ah {
 
 /*
  * A receive queue: a ring of struct hmmnic_recv_wqe, a QP's own or an
- * SRQ's. The kernel copies a WQE out of the ring before it uses it.
+ * SRQ's. The kernel copies a WQE out of the ring before it uses it. Its
+ * consumer position is @cons, which only the kernel can write; the ring's
+ * consumer counter is a copy for user space, never read back.
  */
 struct hmmnic_rq {
 	spinlock_t lock;		/* kernel producers and consumers */
 	struct hmmnic_queue queue;
+	u32 cons;			/* next WQE to take; under @lock */
 	u32 max_sge;
 	bool user;			/* user space writes the producer */
 };
@@ -723,6 +762,7 @@ struct hmmnic_qp *hmmnic_qp_get(struct hmmnic_dev *hdev, u32 qpn);
 void hmmnic_qp_put(struct hmmnic_qp *qp);
 void hmmnic_qp_event(struct hmmnic_qp *qp, enum ib_event_type type);
 void hmmnic_qp_error(struct hmmnic_qp *qp, bool fatal);
+void hmmnic_qp_drain(struct hmmnic_qp *qp);
 int hmmnic_rq_get(struct hmmnic_rq *rq, struct hmmnic_recv_wqe *wqe);
 void hmmnic_srq_check_limit(struct hmmnic_srq *srq);
 int hmmnic_av_init(struct hmmnic_dev *hdev, struct hmmnic_av *av,

@@ -447,8 +447,10 @@ void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,
 {
 	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
 	const struct hmmnic_op_info *info;
+	struct sk_buff_head *q;
 	struct hmmnic_bth *bth;
 	enum hmmnic_counter drop;
+	unsigned long flags;
 	struct hmmnic_qp *qp;
 	u32 pad, min;
 
@@ -503,7 +505,26 @@ void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,
 	if (qp->ibqp.qp_type == IB_QPT_RC && !hmmnic_rcv_check_source(qp, skb))
 		goto drop_qp;
 
-	skb_queue_tail(pkt->flags & HMMNIC_F_REQ ? &qp->rxq : &qp->ackq, skb);
+	/*
+	 * The state again, under the queue's lock: a move to RESET publishes
+	 * the state before it drains the queues under the same lock, so a
+	 * packet is either dropped here or drained there, never left for a
+	 * later connection.
+	 */
+	q = pkt->flags & HMMNIC_F_REQ ? &qp->rxq : &qp->ackq;
+	spin_lock_irqsave(&q->lock, flags);
+	if (READ_ONCE(qp->state) < IB_QPS_RTR)
+		drop = HMMNIC_CNT_DROP_QP_STATE;
+	else if (skb_queue_len(q) >= HMMNIC_RX_QUEUE_MAX)
+		drop = HMMNIC_CNT_DROP_QUEUE_FULL;
+	else
+		drop = HMMNIC_NUM_COUNTERS;
+	if (drop == HMMNIC_NUM_COUNTERS)
+		__skb_queue_tail(q, skb);
+	spin_unlock_irqrestore(&q->lock, flags);
+	/* a full queue: the worker is already due to run */
+	if (drop != HMMNIC_NUM_COUNTERS)
+		goto drop_qp;
 	/*
 	 * A local packet for a QP whose run this very call is nested in (the
 	 * ACK of a responder that ran inline, say): that run loops again

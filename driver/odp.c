@@ -11,7 +11,8 @@
  *   still holds the lock. A missing page (or a read-only one for a write)
  *   is faulted in with hmm_range_fault() in process context, outside the
  *   lock, under the mmu_interval_read_begin()/read_retry() protocol; the
- *   new pfns are stored only if no invalidation ran in between.
+ *   new pfns are stored only if no invalidation ran in between. A page
+ *   the NIC writes is marked dirty before the lock is dropped.
  * - The invalidate callback takes odp->lock, bumps the notifier sequence
  *   and clears the pfns of the range. Since every access holds the lock
  *   while it touches the page, the kernel never frees or moves a page
@@ -270,6 +271,54 @@ static void hmmnic_odp_reap(struct work_struct *work)
 
 /* ---- faults ---- */
 
+/* A page of our pool (the only device pages we get back), read-only. */
+static bool hmmnic_odp_ro_staged(unsigned long pfn)
+{
+	return (pfn & HMM_PFN_VALID) && !(pfn & HMM_PFN_WRITE) &&
+	       is_device_private_page(hmm_pfn_to_page(pfn));
+}
+
+/*
+ * A write was asked for, and @range came back with pages of our pool that
+ * are mapped read-only (after fork(), or staged from a read-only PTE):
+ * hmm_range_fault() reports those without faulting. Fault each of them,
+ * one page at a time, as a foreign device would (no dev_private_owner),
+ * which brings it back to system memory through migrate_to_ram() for every
+ * process that maps it; the caller's next pass then write-faults the
+ * system page, which breaks COW. One page at a time, because
+ * hmm_range_fault() faults from the first page that needs it to the end
+ * of the walk, and the writable staged pages behind it should stay.
+ * Nothing is stored: the -EBUSY that the migration's invalidation causes
+ * is expected. Returns whether there were any.
+ */
+static bool hmmnic_odp_unstage_ro(struct hmmnic_odp *odp,
+				  struct hmm_range *range,
+				  unsigned long npages)
+{
+	struct mm_struct *mm = odp->mr->mm;
+	unsigned long i, pfn;
+	bool any = false;
+
+	for (i = 0; i < npages; i++) {
+		struct hmm_range one = {
+			.notifier = range->notifier,
+			.start = range->start + (i << PAGE_SHIFT),
+			.end = range->start + ((i + 1) << PAGE_SHIFT),
+			.hmm_pfns = &pfn,
+			.default_flags = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+		};
+
+		if (!hmmnic_odp_ro_staged(range->hmm_pfns[i]))
+			continue;
+		any = true;
+		one.notifier_seq = mmu_interval_read_begin(one.notifier);
+		mmap_read_lock(mm);
+		hmm_range_fault(&one);
+		mmap_read_unlock(mm);
+	}
+	return any;
+}
+
 /*
  * hmmnic_odp_fault - mirror pages [@idx, @idx + @npages) of @odp
  * @flags: HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, or 0 to take only what
@@ -295,7 +344,7 @@ static int hmmnic_odp_fault(struct hmmnic_odp *odp, unsigned long idx,
 	};
 	unsigned long i, added = 0;
 	u64 begin = ktime_get_ns();
-	int err;
+	int unstaged = 0, err;
 
 	range.hmm_pfns = kmalloc_array(npages, sizeof(*range.hmm_pfns),
 				       GFP_KERNEL);
@@ -320,6 +369,12 @@ static int hmmnic_odp_fault(struct hmmnic_odp *odp, unsigned long idx,
 			continue;
 		if (err)
 			break;
+		/* bounded: a page staged read-only again is a new fork */
+		if ((flags & HMM_PFN_REQ_WRITE) && unstaged < 2 &&
+		    hmmnic_odp_unstage_ro(odp, &range, npages)) {
+			unstaged++;
+			continue;
+		}
 
 		spin_lock(&odp->lock);
 		if (mmu_interval_read_retry(range.notifier,
@@ -366,14 +421,36 @@ static bool hmmnic_odp_pfn_ok(unsigned long pfn, bool write)
  * hmm_range_fault() never returns with our owner. odp->lock held.
  */
 static struct page *hmmnic_odp_data_page(struct hmmnic_odp *odp,
-					 unsigned long idx)
+					 unsigned long idx, struct page *page)
 {
-	struct page *page = hmm_pfn_to_page(odp->pfns[idx]);
-
+	lockdep_assert_held(&odp->lock);
 	if (is_device_private_page(page))
 		return hmmnic_pool_backing(odp->mr->hdev, page);
 	hmmnic_pool_heat(odp, idx);
 	return page;
+}
+
+/*
+ * The NIC wrote to @page: mark it dirty, as a CPU store through the PTE
+ * would. A present writable PTE is not faulted by hmm_range_fault(), so
+ * nothing else tells reclaim (MADV_FREE pages, clean swap cache pages)
+ * or writeback (shared file pages) that the page holds new data. For a
+ * page staged in the pool this marks the device page, and migration back
+ * to system memory carries the mark over.
+ *
+ * odp->lock is held with the entry valid, so the page is still mapped:
+ * truncation and writeback must invalidate the mirror first, which waits
+ * for the lock. That is what makes folio_mark_dirty() safe without the
+ * folio lock, and a folio that is dirty already needs nothing: whoever
+ * cleans it invalidates the mirror before, and the next write faults.
+ */
+static void hmmnic_odp_dirty(struct hmmnic_odp *odp, struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	lockdep_assert_held(&odp->lock);
+	if (!folio_test_dirty(folio))
+		folio_mark_dirty(folio);
 }
 
 /*
@@ -395,15 +472,18 @@ static int hmmnic_odp_page_do(struct hmmnic_odp *odp, unsigned long idx,
 	for (tries = 0; tries < HMMNIC_ODP_RETRIES; tries++) {
 		spin_lock(&odp->lock);
 		if (hmmnic_odp_pfn_ok(odp->pfns[idx], write)) {
-			struct page *page = hmmnic_odp_data_page(odp, idx);
+			struct page *page = hmm_pfn_to_page(odp->pfns[idx]);
+			struct page *data = hmmnic_odp_data_page(odp, idx, page);
 
-			if (WARN_ON_ONCE(!page)) {
+			if (WARN_ON_ONCE(!data)) {
 				spin_unlock(&odp->lock);
 				return -EFAULT;
 			}
-			kva = kmap_local_page(page);
+			kva = kmap_local_page(data);
 			fn(kva + pg_off, n, arg);
 			kunmap_local(kva);
+			if (write)
+				hmmnic_odp_dirty(odp, page);
 			spin_unlock(&odp->lock);
 			return 0;
 		}

@@ -265,6 +265,8 @@ static struct page *hmmnic_pool_alloc(struct hmmnic_pool *pool)
 
 	page = pfn_to_page(hmmnic_meta_pfn(pp));
 	zone_device_page_init(page);
+	/* dirty means "written while staged" (odp.c); a freed page may be */
+	folio_clear_dirty(page_folio(page));
 	return page;
 }
 
@@ -552,6 +554,7 @@ void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx)
 	unsigned long window;
 	u16 heat, epoch;
 
+	lockdep_assert_held(&odp->lock);
 	if (!READ_ONCE(pool->staging) || odp->mr->no_staging ||
 	    !READ_ONCE(pool->limit))
 		return;
@@ -691,9 +694,12 @@ static unsigned long hmmnic_stage_copy(struct hmmnic_pool *pool,
 /*
  * After migrate_vma_pages(): a page the core did not migrate stays in
  * system memory. The data path may have written to its device copy
- * meanwhile; copy that back (the system page is still unmapped and
- * locked) and point the mirror at the system page again. Returns the
- * pages that did move.
+ * meanwhile, even if an invalidation has dropped the device page from the
+ * mirror since: copy it back in every case (the system page is still
+ * unmapped and locked, so nothing else wrote it, and the device copy
+ * holds its bytes plus the NIC's writes), carry the dirty mark over, and
+ * point the mirror at the system page again if it still names the device
+ * page. Returns the pages that did move.
  */
 static unsigned long hmmnic_stage_fixup(struct hmmnic_odp *odp,
 					unsigned long idx,
@@ -714,10 +720,11 @@ static unsigned long hmmnic_stage_fixup(struct hmmnic_odp *odp,
 		spage = migrate_pfn_to_page(args->src[i]);
 		dpage = migrate_pfn_to_page(args->dst[i]);
 		spin_lock(&odp->lock);
-		if ((*ent & HMM_PFN_VALID) && hmm_pfn_to_page(*ent) == dpage) {
-			copy_highpage(spage, hmmnic_page_meta(dpage)->backing);
+		copy_highpage(spage, hmmnic_page_meta(dpage)->backing);
+		if (folio_test_dirty(page_folio(dpage)))
+			folio_mark_dirty(page_folio(spage));
+		if ((*ent & HMM_PFN_VALID) && hmm_pfn_to_page(*ent) == dpage)
 			*ent = page_to_pfn(spage) | (*ent & HMM_PFN_FLAGS);
-		}
 		odp->heat[idx + i] |= HMMNIC_HEAT_NOSTAGE;
 		spin_unlock(&odp->lock);
 	}
@@ -729,26 +736,21 @@ static unsigned long hmmnic_stage_fixup(struct hmmnic_odp *odp,
  * migrate_vma_pages() wait, so that the data path and the CPU can act on
  * pages that are copied but not yet moved, and hold a reference on each
  * source page across it, so that the kernel refuses to move it (as it does
- * when anyone else holds one); after it, drop those references.
+ * when anyone else holds one); after it, drop those references. Returns
+ * whether it holds them, to be passed back as @pinned afterwards.
  */
-static void hmmnic_stage_inject(struct hmmnic_pool *pool,
-				struct migrate_vma *args, bool before)
+static bool hmmnic_stage_inject(struct hmmnic_pool *pool,
+				struct migrate_vma *args, bool before,
+				bool pinned)
 {
-	bool pin = READ_ONCE(pool->pin);
 	u32 delay = READ_ONCE(pool->delay_ms);
+	bool pin = before ? READ_ONCE(pool->pin) : pinned;
 	unsigned long i;
 
-	if (before) {
-		if (delay)
-			msleep(min(delay, 10000U));
-		/* remembered for the way back: the knob may change meanwhile */
-		pool->pinned = pin;
-	} else {
-		pin = pool->pinned;
-		pool->pinned = false;
-	}
+	if (before && delay)
+		msleep(min(delay, 10000U));
 	if (!pin)
-		return;
+		return false;
 	for (i = 0; i < args->npages; i++) {
 		struct page *page = migrate_pfn_to_page(args->src[i]);
 
@@ -759,6 +761,7 @@ static void hmmnic_stage_inject(struct hmmnic_pool *pool,
 		else
 			put_page(page);
 	}
+	return true;
 }
 
 /* Stage pages [@idx, @idx + @n) of @odp, a run inside one span. */
@@ -779,6 +782,7 @@ static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
 	u64 begin = ktime_get_ns();
 	unsigned long moved = 0, i;
 	struct vm_area_struct *vma;
+	bool pinned;
 
 	if (!mmget_not_zero(mr->mm))
 		goto out;
@@ -791,9 +795,10 @@ static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
 		if (!migrate_vma_setup(&args)) {
 			if (args.cpages && hmmnic_stage_copy(pool, odp, idx,
 							     &args)) {
-				hmmnic_stage_inject(pool, &args, true);
+				pinned = hmmnic_stage_inject(pool, &args, true,
+							     false);
 				migrate_vma_pages(&args);
-				hmmnic_stage_inject(pool, &args, false);
+				hmmnic_stage_inject(pool, &args, false, pinned);
 				moved = hmmnic_stage_fixup(odp, idx, &args);
 			}
 			migrate_vma_finalize(&args);
@@ -1055,8 +1060,25 @@ static const struct dev_pagemap_ops hmmnic_pool_ops = {
 int hmmnic_pool_init(struct hmmnic_dev *hdev)
 {
 	struct hmmnic_pool *pool = &hdev->pool;
+	struct hmmnic_stage_req *queue, *reqs;
+	unsigned long *src, *dst;
 
-	pool->hdev = hdev;
+	queue = kvcalloc(HMMNIC_STAGE_QUEUE, sizeof(*queue), GFP_KERNEL);
+	reqs = kvcalloc(HMMNIC_STAGE_MAX_BATCH, sizeof(*reqs), GFP_KERNEL);
+	src = kvcalloc(HMMNIC_STAGE_MAX_BATCH, sizeof(*src), GFP_KERNEL);
+	dst = kvcalloc(HMMNIC_STAGE_MAX_BATCH, sizeof(*dst), GFP_KERNEL);
+	if (!queue || !reqs || !src || !dst) {
+		/* pool->hdev stays NULL: hmmnic_pool_destroy() does nothing */
+		kvfree(queue);
+		kvfree(reqs);
+		kvfree(src);
+		kvfree(dst);
+		return -ENOMEM;
+	}
+	pool->queue = queue;
+	pool->reqs = reqs;
+	pool->src = src;
+	pool->dst = dst;
 	spin_lock_init(&pool->lock);
 	spin_lock_init(&pool->qlock);
 	mutex_init(&pool->grow_lock);
@@ -1070,21 +1092,8 @@ int hmmnic_pool_init(struct hmmnic_dev *hdev)
 	pool->threshold = clamp(hmmnic_stage_threshold, 1U, 255U);
 	pool->window_ms = hmmnic_stage_window_ms;
 	pool->batch = clamp(hmmnic_stage_batch, 1U, HMMNIC_STAGE_MAX_BATCH);
-	pool->queue = kvcalloc(HMMNIC_STAGE_QUEUE, sizeof(*pool->queue),
-			       GFP_KERNEL);
-	pool->reqs = kvcalloc(HMMNIC_STAGE_MAX_BATCH, sizeof(*pool->reqs),
-			      GFP_KERNEL);
-	pool->src = kvcalloc(HMMNIC_STAGE_MAX_BATCH, sizeof(*pool->src),
-			     GFP_KERNEL);
-	pool->dst = kvcalloc(HMMNIC_STAGE_MAX_BATCH, sizeof(*pool->dst),
-			     GFP_KERNEL);
-	if (!pool->queue || !pool->reqs || !pool->src || !pool->dst) {
-		kvfree(pool->queue);
-		kvfree(pool->reqs);
-		kvfree(pool->src);
-		kvfree(pool->dst);
-		return -ENOMEM;
-	}
+	/* last: it tells hmmnic_pool_destroy() there is a pool to take down */
+	pool->hdev = hdev;
 	return 0;
 }
 
@@ -1106,7 +1115,7 @@ void hmmnic_pool_destroy(struct hmmnic_dev *hdev)
 	unsigned long flags, left, tries;
 
 	if (!pool->hdev)
-		return;		/* the device failed before hmmnic_pool_init() */
+		return;		/* hmmnic_pool_init() did not run, or failed */
 	spin_lock(&pool->qlock);
 	pool->dying = true;
 	spin_unlock(&pool->qlock);

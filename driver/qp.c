@@ -120,15 +120,26 @@ static int hmmnic_rq_init(struct hmmnic_rq *rq, struct ib_udata *udata,
 
 /*
  * Posted receive WQEs, or -1 when a user-space producer is impossible.
- * The consumer is ours: it is written only here, under rq->lock.
+ * The consumer position is the kernel's own (rq->cons): what user space
+ * writes into the ring's consumer counter is never read.
  */
 static int hmmnic_rq_count(struct hmmnic_rq *rq)
 {
 	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&rq->queue);
 	/* pairs with the producer's release after it wrote the WQEs */
-	u32 n = smp_load_acquire(&hdr->producer) - hdr->consumer;
+	u32 n = smp_load_acquire(&hdr->producer) - rq->cons;
 
+	lockdep_assert_held(&rq->lock);
 	return n > rq->queue.num_slots ? -1 : n;
+}
+
+/* Move the consumer to @cons and tell user space the slots are free. */
+static void hmmnic_rq_set_cons(struct hmmnic_rq *rq, u32 cons)
+{
+	lockdep_assert_held(&rq->lock);
+	rq->cons = cons;
+	/* the slots were copied before the producer may reuse them */
+	smp_store_release(&hmmnic_queue_hdr(&rq->queue)->consumer, cons);
 }
 
 /*
@@ -136,11 +147,11 @@ static int hmmnic_rq_count(struct hmmnic_rq *rq)
  * @wqe: where to copy it; room for the queue's max_sge SGEs
  *
  * Return: 0, -ENOENT when the queue is empty, -EIO when user space broke
- * the ring or the WQE.
+ * the ring (nothing taken), -EINVAL when it broke the WQE (taken: its
+ * wr_id is in @wqe, to complete it with).
  */
 int hmmnic_rq_get(struct hmmnic_rq *rq, struct hmmnic_recv_wqe *wqe)
 {
-	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&rq->queue);
 	unsigned long flags;
 	int n, err = 0;
 
@@ -151,12 +162,11 @@ int hmmnic_rq_get(struct hmmnic_rq *rq, struct hmmnic_recv_wqe *wqe)
 		err = n < 0 ? -EIO : -ENOENT;
 		goto out;
 	}
-	memcpy(wqe, hmmnic_queue_slot(&rq->queue, hdr->consumer),
+	memcpy(wqe, hmmnic_queue_slot(&rq->queue, rq->cons),
 	       rq->queue.slot_size);
-	/* the slot is copied before the producer may reuse it */
-	smp_store_release(&hdr->consumer, hdr->consumer + 1);
+	hmmnic_rq_set_cons(rq, rq->cons + 1);
 	if (wqe->num_sge > rq->max_sge)
-		err = -EIO;
+		err = -EINVAL;
 out:
 	spin_unlock_irqrestore(&rq->lock, flags);
 	return err;
@@ -194,7 +204,7 @@ static int hmmnic_rq_post(struct hmmnic_rq *rq, const struct ib_recv_wr *wr,
 			err = -EINVAL;
 			break;
 		}
-		if (hdr->producer - hdr->consumer >= rq->queue.num_slots) {
+		if (hdr->producer - rq->cons >= rq->queue.num_slots) {
 			err = -ENOMEM;
 			break;
 		}
@@ -593,7 +603,7 @@ int hmmnic_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	timer_shutdown_sync(&qp->rnr_timer);
 	timer_shutdown_sync(&qp->tx_timer);
 	cancel_work_sync(&qp->work);
-	skb_queue_purge(&qp->rxq);
+	hmmnic_qp_drain(qp);
 
 	kfree(qp->resp.res);
 	kfree(qp->resp.wqe);
@@ -643,19 +653,50 @@ static int hmmnic_qp_check_attr(struct hmmnic_qp *qp, struct ib_qp_attr *attr,
 	return 0;
 }
 
+/* Drop every packet on @q; how many there were. */
+static unsigned int hmmnic_queue_purge(struct sk_buff_head *q)
+{
+	unsigned int n = 0;
+	struct sk_buff *skb;
+
+	while ((skb = skb_dequeue(q))) {
+		kfree_skb(skb);
+		n++;
+	}
+	return n;
+}
+
+/**
+ * hmmnic_qp_drain - drop the packets queued for @qp's worker
+ * @qp: the QP, moving to RESET or ERR, or being destroyed
+ *
+ * Requests for the responder and responses for the completer alike,
+ * counted in drop_qp_state.
+ */
+void hmmnic_qp_drain(struct hmmnic_qp *qp)
+{
+	unsigned int n = hmmnic_queue_purge(&qp->rxq);
+
+	n += hmmnic_queue_purge(&qp->ackq);
+	hmmnic_count_add(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE, n);
+}
+
 /* Forget all transport state and posted work (-> RESET). */
 static void hmmnic_qp_reset(struct hmmnic_qp *qp)
 {
 	struct hmmnic_queue_hdr *sq = hmmnic_queue_hdr(&qp->sq);
+	u32 prod = READ_ONCE(sq->producer);
 
+	lockdep_assert_held(&qp->mutex);
 	timer_delete_sync(&qp->retry_timer);
 	timer_delete_sync(&qp->rnr_timer);
-	skb_queue_purge(&qp->rxq);
+	hmmnic_qp_drain(qp);
 	/* Posted WRs are discarded without completions. */
-	sq->consumer = READ_ONCE(sq->producer);
-	qp->req.fetched = sq->consumer;
-	qp->req.cur = sq->consumer;
-	qp->req.tail = sq->consumer;
+	qp->req.fetched = prod;
+	qp->req.cur = prod;
+	qp->req.tail = prod;
+	/* the slots are free again: pairs with the provider's acquire */
+	smp_store_release(&sq->consumer, prod);
 	qp->req.cur_pkt = 0;
 	qp->req.rd_atomic = 0;
 	qp->req.rnr_wait = false;
@@ -664,7 +705,7 @@ static void hmmnic_qp_reset(struct hmmnic_qp *qp)
 		struct hmmnic_queue_hdr *rq = hmmnic_queue_hdr(&qp->own_rq.queue);
 
 		spin_lock_irq(&qp->own_rq.lock);
-		rq->consumer = READ_ONCE(rq->producer);
+		hmmnic_rq_set_cons(&qp->own_rq, READ_ONCE(rq->producer));
 		spin_unlock_irq(&qp->own_rq.lock);
 	}
 	qp->resp.msn = 0;
@@ -779,8 +820,11 @@ int hmmnic_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		goto out;
 
 	if (mask & IB_QP_STATE && new != qp->state) {
-		if (new == IB_QPS_RESET)
+		if (new == IB_QPS_RESET) {
+			/* the state first: see hmmnic_rcv() */
+			hmmnic_qp_set_state(qp, IB_QPS_RESET);
 			hmmnic_qp_reset(qp);
+		}
 		if (new == IB_QPS_SQD)
 			qp->req.drained = false;
 		hmmnic_qp_set_state(qp, new);

@@ -338,10 +338,16 @@ static void hmmnic_req_fill_eth(struct hmmnic_qp *qp, struct sk_buff *skb,
 
 	if (flags & HMMNIC_F_RETH) {
 		struct hmmnic_reth *reth = hmmnic_pkt_eth(skb, HMMNIC_F_RETH);
+		u64 end = st->length, req_end;
 
+		/* one request of a READ split into several */
+		if (wqe->opcode == IB_WR_RDMA_READ) {
+			req_end = hmmnic_read_req_end(st->npkts, pkt_idx);
+			end = min_t(u64, end, req_end * qp->mtu);
+		}
 		reth->va = cpu_to_be64(wqe->remote_addr + offset);
 		reth->rkey = cpu_to_be32(wqe->rkey);
-		reth->len = cpu_to_be32(st->length - offset);
+		reth->len = cpu_to_be32(end - offset);
 	}
 	if (flags & HMMNIC_F_ATMETH) {
 		struct hmmnic_atmeth *a = hmmnic_pkt_eth(skb, HMMNIC_F_ATMETH);
@@ -429,7 +435,9 @@ static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
 	if (rc) {
 		/* a READ request stands for all its response PSNs */
 		u32 end = hmmnic_psn_add(psn, wqe->opcode == IB_WR_RDMA_READ ?
-					 st->npkts - pkt_idx : 1);
+					 hmmnic_read_req_end(st->npkts,
+							     pkt_idx) -
+					 pkt_idx : 1);
 
 		if (hmmnic_psn_diff(psn, qp->req.max_psn) < 0)
 			hmmnic_count(&qp->hdev->stats,
@@ -547,6 +555,34 @@ static bool hmmnic_req_local(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
 }
 
 /*
+ * May the next packet of the WQE at req.cur go out? The window counts
+ * PSNs from the oldest unacknowledged one, for the oldest WQE too: a long
+ * message must not run ahead of its acknowledgements, or a slow or
+ * hostile responder would have the whole message queued at once. A READ
+ * request commits all the PSNs of its responses (a lost response costs
+ * them all again), so one that exceeds the window alone may still go when
+ * it is the oldest WQE; a READ split into several requests sends each
+ * only once the responses to the one before are in.
+ */
+static bool hmmnic_req_window_ok(struct hmmnic_qp *qp,
+				 struct hmmnic_send_wqe *wqe,
+				 struct hmmnic_swqe_state *st)
+{
+	u32 next = hmmnic_psn_add(st->first_psn, qp->req.cur_pkt);
+	u32 end;
+
+	if (wqe->opcode != IB_WR_RDMA_READ)
+		return hmmnic_psn_diff(hmmnic_psn_add(next, 1), qp->req.una) <=
+		       HMMNIC_TX_WINDOW;
+	if (qp->req.cur_pkt && hmmnic_psn_diff(next, qp->req.una) > 0)
+		return false;
+	end = hmmnic_psn_add(st->first_psn,
+			     hmmnic_read_req_end(st->npkts, qp->req.cur_pkt));
+	return hmmnic_psn_diff(end, qp->req.una) <= HMMNIC_TX_WINDOW ||
+	       qp->req.cur == qp->req.tail;
+}
+
+/*
  * hmmnic_req_step - send one request packet
  *
  * Return: true if a packet went out (or a WQE was retired), false if the
@@ -574,16 +610,7 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 		return hmmnic_req_local(qp, wqe, st);
 	if (!st->started && !hmmnic_req_start(qp, wqe, st))
 		return false;
-	/*
-	 * The window counts PSNs, and a READ request commits all the PSNs of
-	 * its responses: a lost response costs them all again.
-	 */
-	if (rc && hmmnic_psn_diff(hmmnic_psn_add(st->first_psn,
-						 wqe->opcode == IB_WR_RDMA_READ ?
-						 st->npkts :
-						 qp->req.cur_pkt + 1),
-				  qp->req.una) > HMMNIC_TX_WINDOW &&
-	    qp->req.cur != qp->req.tail)
+	if (rc && !hmmnic_req_window_ok(qp, wqe, st))
 		return false;
 
 	if (rc && hmmnic_tx_busy(&qp->av)) {
@@ -601,10 +628,14 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 		return false;
 	}
 
+	/* one request stands for up to HMMNIC_READ_REQ_PKTS responses */
 	if (wqe->opcode == IB_WR_RDMA_READ)
-		qp->req.cur_pkt = st->npkts;	/* one request, npkts PSNs */
+		qp->req.cur_pkt = hmmnic_read_req_end(st->npkts,
+						      qp->req.cur_pkt);
 	else
 		qp->req.cur_pkt++;
+	if (rc && !timer_pending(&qp->retry_timer))
+		hmmnic_req_arm_timer(qp);
 	if (qp->req.cur_pkt < st->npkts)
 		return true;
 
@@ -616,8 +647,6 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 		/* UD has no acknowledgements: done once sent. */
 		qp->req.una = qp->req.psn;
 		hmmnic_req_complete(qp, IB_WC_SUCCESS);
-	} else if (!timer_pending(&qp->retry_timer)) {
-		hmmnic_req_arm_timer(qp);
 	}
 	return true;
 }
@@ -676,11 +705,11 @@ static void hmmnic_flush_recv(struct hmmnic_qp *qp, u64 wr_id)
 static void hmmnic_qp_flush(struct hmmnic_qp *qp)
 {
 	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
+	u32 n;
 
 	timer_delete(&qp->retry_timer);
 	timer_delete(&qp->rnr_timer);
-	skb_queue_purge(&qp->rxq);
-	skb_queue_purge(&qp->ackq);
+	hmmnic_qp_drain(qp);
 	qp->resp.reading = NULL;
 
 	hmmnic_req_fetch(qp);
@@ -699,8 +728,19 @@ static void hmmnic_qp_flush(struct hmmnic_qp *qp)
 	}
 	if (qp->srq)
 		return;
-	while (!hmmnic_rq_get(qp->rq, wqe))
+	/*
+	 * User space can keep producing while we flush: take at most a
+	 * ring's worth per run, and let the worker come back for the rest.
+	 */
+	for (n = 0; n < qp->rq->queue.num_slots; n++) {
+		int err = hmmnic_rq_get(qp->rq, wqe);
+
+		/* a broken WQE is taken and flushed like the others */
+		if (err && err != -EINVAL)
+			return;
 		hmmnic_flush_recv(qp, wqe->wr_id);
+	}
+	hmmnic_qp_sched(qp);
 }
 
 /* ---- the worker ---- */
@@ -712,6 +752,7 @@ static void hmmnic_qp_run(struct hmmnic_qp *qp)
 	bool progress = true;
 	struct sk_buff *skb;
 
+	lockdep_assert_held(&qp->mutex);
 	if (qp->state == IB_QPS_RESET || qp->state == IB_QPS_INIT)
 		return;
 	WRITE_ONCE(qp->runner, current);

@@ -115,6 +115,11 @@ static int hmmnic_resp_get_wqe(struct hmmnic_qp *qp)
 	if (qp->resp.have_wqe)
 		return 0;
 	err = hmmnic_rq_get(qp->rq, qp->resp.wqe);
+	if (err == -EINVAL) {
+		/* a broken WQE: the flush completes it */
+		qp->resp.have_wqe = true;
+		err = -EIO;
+	}
 	if (err == -EIO) {
 		hmmnic_qp_error(qp, true);
 		return err;
@@ -405,6 +410,12 @@ static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
 		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, psn);
 		return false;
 	}
+	/* more responses than PSN comparisons can tell apart */
+	npkts = max_t(u32, DIV_ROUND_UP(len, qp->mtu), 1);
+	if (npkts > HMMNIC_READ_MAX_PKTS) {
+		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, psn);
+		return false;
+	}
 	if (len) {
 		mr = hmmnic_resp_mr(qp, be32_to_cpu(reth->rkey), va, len,
 				    IB_ACCESS_REMOTE_READ);
@@ -420,7 +431,6 @@ static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
 	res->rkey = be32_to_cpu(reth->rkey);
 	res->length = len;
 	res->next_psn = psn;
-	npkts = max_t(u32, DIV_ROUND_UP(len, qp->mtu), 1);
 	res->last_psn = hmmnic_psn_add(psn, npkts - 1);
 	return true;
 }

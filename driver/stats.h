@@ -38,6 +38,7 @@ enum hmmnic_counter {
 	HMMNIC_CNT_DROP_DUPLICATE,	/* stale response or ACK */
 	HMMNIC_CNT_DROP_NO_RECV_WQE,	/* UD */
 	HMMNIC_CNT_DROP_TOO_LONG,	/* UD message longer than the buffer */
+	HMMNIC_CNT_DROP_QUEUE_FULL,	/* the QP's receive queue was full */
 	/* fast registration (kernel users) */
 	HMMNIC_CNT_FAST_REG,		/* IB_WR_REG_MR executed */
 	HMMNIC_CNT_LOCAL_INV,		/* IB_WR_LOCAL_INV executed */

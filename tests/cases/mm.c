@@ -40,13 +40,31 @@
  *   mirror (stage_delay_ms opens the window): the written bytes are in
  *   the system page that stays.
  *
+ * - hugetlb: a hugetlbfs page (MAP_HUGETLB) read and written by RDMA.
+ * - implicit_vmas: one WQE through the implicit region across an
+ *   anonymous, a shared tmpfs and another anonymous VMA; then with the
+ *   middle one unmapped, the WRITE fails with REM_ACCESS_ERR, the mapping
+ *   after the hole is untouched and a new mapping in the hole reads zeros.
+ * - munmap_hole: the same on an explicit region whose middle was unmapped
+ *   after it was mirrored, for a WRITE and a READ.
+ * - race: RDMA WRITE, READ, SEND into ODP receive buffers and
+ *   fetch-and-add, each checked as it completes, while another thread
+ *   forks, mprotects (changing protections that keep writes allowed),
+ *   moves the pages between NUMA nodes, compacts memory, splits and
+ *   collapses the region's THP, lets ksmd merge its identical pages, or
+ *   pages it out; afterwards RDMA and the CPU agree with what the traffic
+ *   wrote, byte for byte. MM_RACE_MS per event (default 2500).
+ *
  *   mm [CASE...]
+ *   mm --traffic FILE   RDMA on staged ODP pages until the device goes
+ *                       (tests/cases/removal.sh)
  *
  * suite-timeout: 600
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +72,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -261,6 +280,8 @@ static void madv_free_one(bool implicit)
 	     "WRITE before MADV_FREE");
 	CHECK(!madvise(buf, 2 * LEN, MADV_FREE), "MADV_FREE: %s",
 	      strerror(errno));
+	/* the pages become lazily freed through a per-CPU batch: drain it */
+	ht_write_file("/proc/sys/vm/compact_memory", "1");
 	fill_random(s.buf, LEN);
 	rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, buf, mr->rkey, LEN,
 	     "WRITE after MADV_FREE");
@@ -620,6 +641,19 @@ static void case_stage_after_fork(void)
 	knobs_default();
 }
 
+/* Stage requests waiting in the device's queue. */
+static uint64_t pool_queue(void)
+{
+	char buf[2048], *line;
+
+	ht_knob_read("pool", buf, sizeof(buf));
+	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		if (!strncmp(line, "stage_queue ", 12))
+			return strtoull(line + 12, NULL, 0);
+	ht_fail(__FILE__, __LINE__, "no stage_queue in the pool state");
+	return 0;
+}
+
 static void case_stage_fixup(void)
 {
 	uint8_t *buf = map_anon(LEN);
@@ -634,8 +668,16 @@ static void case_stage_fixup(void)
 	mr = reg(pd, buf, LEN, ODP);
 	src_init(&s, LEN);
 	f0 = counter("pool_stage_failures");
+	/* all 64 requests in one batch: they wait for the worker together */
+	ht_knob("stage_hold", "1");
 	rdma(IBV_WR_RDMA_READ, s.buf, s.mr->lkey, buf, mr->rkey, LEN,
 	     "READ that stages");
+	deadline = now_ms() + 10000;
+	while (pool_queue() < NPAGES && now_ms() < deadline)
+		sleep_us(5000);
+	CHECK(pool_queue() == NPAGES, "%" PRIu64 " of %d pages queued",
+	      pool_queue(), NPAGES);
+	ht_knob("stage_hold", "0");
 	/* the worker copied the pages and waits: migration entries */
 	deadline = now_ms() + 10000;
 	while (entries(buf, LEN) < NPAGES && now_ms() < deadline)
@@ -648,8 +690,15 @@ static void case_stage_fixup(void)
 	CHECK(!madvise(buf, LEN, MADV_FREE), "MADV_FREE: %s",
 	      strerror(errno));
 	/* the kernel refuses the migration; the pages stay in memory */
-	CHECK(counter_grown("pool_stage_failures", f0, NPAGES) - f0 == NPAGES,
-	      "the pinned pages did not all fail to stage");
+	deadline = now_ms() + 10000;
+	while (counter("pool_stage_failures") < f0 + NPAGES &&
+	       now_ms() < deadline)
+		sleep_us(10000);
+	CHECK(counter("pool_stage_failures") - f0 == NPAGES,
+	      "%" PRIu64 " of %d pinned pages failed to stage",
+	      counter("pool_stage_failures") - f0, NPAGES);
+	CHECK(entries(buf, LEN) == 0, "%zu pages left staged",
+	      entries(buf, LEN));
 	ht_knob("stage_delay_ms", "0");
 	ht_knob("stage_pin", "0");
 	check_bytes(buf, s.buf, LEN, "RDMA WRITE during a refused staging");
@@ -659,12 +708,540 @@ static void case_stage_fixup(void)
 	knobs_default();
 }
 
+
+
+/* ---- more memory types, and holes ---- */
+
+static void hugetlb_one(bool implicit)
+{
+	const size_t len = 2 << 20;
+	uint8_t *buf, *want = malloc(len);
+	struct ibv_mr *mr;
+	struct src s;
+	char what[96];
+
+	CHECK(want, "malloc");
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	CHECK(buf != MAP_FAILED, "MAP_HUGETLB: %s", strerror(errno));
+	fill_random(want, len);
+	memcpy(buf, want, len);
+	mr = region(buf, len, implicit);
+	src_init(&s, len);
+	memset(s.buf, 0, len);
+	rdma(IBV_WR_RDMA_READ, s.buf, s.mr->lkey, buf, mr->rkey, len,
+	     "READ of a huge page");
+	snprintf(what, sizeof(what), "%s: RDMA READ of a hugetlbfs page",
+		 kind(implicit));
+	check_bytes(s.buf, want, len, what);
+	fill_random(s.buf, len);
+	rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, buf + 4096, mr->rkey,
+	     len - 8192, "WRITE into a huge page");
+	memcpy(want + 4096, s.buf, len - 8192);
+	snprintf(what, sizeof(what), "%s: RDMA WRITE into a hugetlbfs page",
+		 kind(implicit));
+	check_bytes(buf, want, len, what);
+	region_done(mr);
+	src_fini(&s, len);
+	munmap(buf, len);
+	free(want);
+}
+
+static void case_hugetlb(void)
+{
+	char buf[32];
+
+	ht_read_file("/proc/sys/vm/nr_hugepages", buf, sizeof(buf));
+	if (atoi(buf) < 4)
+		ht_write_file("/proc/sys/vm/nr_hugepages", "8");
+	hugetlb_one(false);
+	hugetlb_one(true);
+}
+
+/*
+ * One WQE across VMAs: an anonymous mapping followed by a shared tmpfs
+ * mapping, both reached through the implicit region, and then the same
+ * with a hole between them: the WRITE fails with an access error and
+ * nothing after the hole is written.
+ */
+static void case_implicit_vmas(void)
+{
+	const size_t part = 16 * PAGE;
+	char path[] = "/dev/shm/hmmnic-mm-XXXXXX";
+	uint8_t *area, *old = malloc(3 * part);
+	int fd = mkstemp(path);
+	struct ibv_mr *mr;
+	struct ibv_wc wc;
+	struct pair q;
+	struct src s;
+
+	CHECK(fd >= 0 && old, "mkstemp: %s", strerror(errno));
+	unlink(path);
+	CHECK(!ftruncate(fd, part), "ftruncate");
+	area = mmap(NULL, 3 * part, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(area != MAP_FAILED, "mmap");
+	/* [anon][tmpfs file][anon], three VMAs */
+	CHECK(mmap(area + part, part, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED, fd, 0) == area + part, "map file");
+	fill_random(area, 3 * part);
+	memcpy(old, area, 3 * part);
+	mr = region(area, 3 * part, true);
+	src_init(&s, 3 * part);
+	rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, area, mr->rkey, 3 * part,
+	     "WRITE across three VMAs");
+	check_bytes(area, s.buf, 3 * part, "implicit: WRITE across anonymous, "
+		    "file and anonymous VMAs");
+	rdma(IBV_WR_RDMA_READ, s.buf, s.mr->lkey, area, mr->rkey, 3 * part,
+	     "READ across three VMAs");
+	check_bytes(s.buf, area, 3 * part, "implicit: READ across VMAs");
+
+	/* a hole in the middle: the WRITE fails, the far side is untouched */
+	/* the pair first: its rings must not be mapped into the hole */
+	pair_create(&q, &default_opts);
+	memcpy(old, area, 3 * part);
+	CHECK(!munmap(area + part, part), "munmap");
+	fill_random(s.buf, 3 * part);
+	post1(q.a.qp, 5, IBV_WR_RDMA_WRITE, s.buf, 3 * part, s.mr->lkey,
+	      (uintptr_t)area, mr->rkey);
+	poll_one(q.a.scq, &wc, "WRITE across a hole");
+	CHECK(wc.status == IBV_WC_REM_ACCESS_ERR && wc.wr_id == 5,
+	      "WRITE across a hole: wr_id %" PRIu64 " status %s (%d)",
+	      wc.wr_id, ibv_wc_status_str(wc.status), wc.status);
+	check_bytes(area + 2 * part, old + 2 * part, part,
+		    "the mapping after the hole");
+	/* nothing shows up in the hole either */
+	CHECK(mmap(area + part, part, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+	      area + part, "map the hole");
+	check_pattern(area + part, part, 0, "a new mapping in the hole");
+	pair_destroy(&q);
+	region_done(mr);
+	src_fini(&s, 3 * part);
+	munmap(area, 3 * part);
+	close(fd);
+	free(old);
+}
+
+/*
+ * An explicit region whose middle was unmapped: a WRITE and a READ across
+ * the hole fail with an access error; the WRITE leaves the pages after the
+ * hole as they were and puts nothing into a mapping made there later.
+ */
+static void case_munmap_hole(void)
+{
+	uint8_t *buf = map_anon(LEN), *old = malloc(LEN);
+	struct ibv_mr *mr = reg(pd, buf, LEN, ODP);
+	struct ibv_wc wc;
+	struct pair q;
+	struct src s;
+
+	CHECK(old, "malloc");
+	fill_random(buf, LEN);
+	src_init(&s, LEN);
+	/* mirrored before the hole: the invalidation must drop it */
+	rdma(IBV_WR_RDMA_READ, s.buf, s.mr->lkey, buf, mr->rkey, LEN,
+	     "READ before the hole");
+	/* the pair first: its rings must not be mapped into the hole */
+	pair_create(&q, &default_opts);
+	CHECK(!munmap(buf + 30 * PAGE, 4 * PAGE), "munmap");
+	memcpy(old, buf, 30 * PAGE);
+	memcpy(old + 34 * PAGE, buf + 34 * PAGE, LEN - 34 * PAGE);
+	fill_random(s.buf, LEN);
+	post1(q.a.qp, 6, IBV_WR_RDMA_WRITE, s.buf, LEN, s.mr->lkey,
+	      (uintptr_t)buf, mr->rkey);
+	poll_one(q.a.scq, &wc, "WRITE across the hole");
+	CHECK(wc.status == IBV_WC_REM_ACCESS_ERR, "WRITE across a hole: %s",
+	      ibv_wc_status_str(wc.status));
+	check_bytes(buf + 34 * PAGE, old + 34 * PAGE, LEN - 34 * PAGE,
+		    "the pages after the hole");
+	CHECK(mmap(buf + 30 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+	      buf + 30 * PAGE, "map the hole");
+	check_pattern(buf + 30 * PAGE, 4 * PAGE, 0, "the new pages in the hole");
+	pair_destroy(&q);
+	/* and a READ across a hole, on a fresh pair */
+	pair_create(&q, &default_opts);
+	CHECK(!munmap(buf + 30 * PAGE, 4 * PAGE), "munmap");
+	post1(q.a.qp, 7, IBV_WR_RDMA_READ, s.buf, LEN, s.mr->lkey,
+	      (uintptr_t)buf, mr->rkey);
+	poll_one(q.a.scq, &wc, "READ across the hole");
+	CHECK(wc.status == IBV_WC_REM_ACCESS_ERR, "READ across a hole: %s",
+	      ibv_wc_status_str(wc.status));
+	pair_destroy(&q);
+	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
+	src_fini(&s, LEN);
+	munmap(buf, LEN);
+	free(old);
+}
+
+/* ---- the memory manager against traffic in flight ---- */
+
+#define RACE_LEN	(2 << 20)	/* one THP's worth, 2 MiB aligned */
+#define RACE_MS		2500
+#define MPOL_MF_MOVE	(1 << 1)
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+
+/* A 2 MiB aligned anonymous mapping of @len bytes. */
+static void *map_aligned(size_t len)
+{
+	uint8_t *p = mmap(NULL, len + RACE_LEN, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *a;
+
+	CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	a = (uint8_t *)(((uintptr_t)p + RACE_LEN - 1) &
+			~(uintptr_t)(RACE_LEN - 1));
+	if (a > p)
+		munmap(p, a - p);
+	munmap(a + len, p + len + RACE_LEN - (a + len));
+	return a;
+}
+
+struct race {
+	const char *name;
+	uint8_t *r;
+	volatile int stop;
+	unsigned long rounds;
+};
+
+static void move_all(uint8_t *r, size_t len, int node)
+{
+	size_t i, n = len / PAGE;
+	void *pages[RACE_LEN / PAGE];
+	int nodes[RACE_LEN / PAGE], status[RACE_LEN / PAGE];
+
+	for (i = 0; i < n; i++) {
+		pages[i] = r + i * PAGE;
+		nodes[i] = node;
+	}
+	CHECK(syscall(SYS_move_pages, 0, n, pages, nodes, status,
+		      MPOL_MF_MOVE) >= 0, "move_pages: %s", strerror(errno));
+}
+
+static void split_thp(uint8_t *r)
+{
+	char buf[128];
+
+	snprintf(buf, sizeof(buf), "%d,0x%lx,0x%lx", getpid(),
+		 (unsigned long)r, (unsigned long)r + RACE_LEN);
+	ht_write_file("/sys/kernel/debug/split_huge_pages", buf);
+}
+
+/* One step of the memory manager's side; none may change the bytes. */
+static void race_step(struct race *x)
+{
+	const char *n = x->name;
+	int status;
+	pid_t pid;
+
+	if (!strcmp(n, "fork")) {
+		pid = fork();
+		CHECK(pid >= 0, "fork: %s", strerror(errno));
+		if (!pid)
+			_exit(0);
+		waitpid(pid, &status, 0);
+	} else if (!strcmp(n, "mprotect")) {
+		CHECK(!mprotect(x->r, RACE_LEN, x->rounds & 1 ?
+				PROT_READ | PROT_WRITE :
+				PROT_READ | PROT_WRITE | PROT_EXEC),
+		      "mprotect: %s", strerror(errno));
+	} else if (!strcmp(n, "migrate")) {
+		move_all(x->r, RACE_LEN, x->rounds & 1);
+	} else if (!strcmp(n, "compact")) {
+		ht_write_file("/proc/sys/vm/compact_memory", "1");
+	} else if (!strcmp(n, "thp")) {
+		if (x->rounds & 1)
+			split_thp(x->r);
+		else
+			madvise(x->r, RACE_LEN, MADV_COLLAPSE);
+	} else if (!strcmp(n, "ksm")) {
+		/* ksmd merges the identical pages of the second half */
+		sleep_us(20000);
+	} else if (!strcmp(n, "pageout")) {
+		madvise(x->r, RACE_LEN, MADV_PAGEOUT);
+	}
+	x->rounds++;
+}
+
+static void *race_fn(void *arg)
+{
+	struct race *x = arg;
+
+	while (!x->stop)
+		race_step(x);
+	return NULL;
+}
+
+/* Fetch-and-add @add on @target; the old value lands in @res. */
+static void race_fadd(uint8_t *target, uint32_t rkey, uint64_t add,
+		      void *res, uint32_t lkey)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)res, .length = 8, .lkey = lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = 80, .sg_list = &sge, .num_sge = 1,
+		.opcode = IBV_WR_ATOMIC_FETCH_AND_ADD,
+		.send_flags = IBV_SEND_SIGNALED,
+	};
+	struct ibv_wc wc;
+
+	wr.wr.atomic.remote_addr = (uintptr_t)target;
+	wr.wr.atomic.rkey = rkey;
+	wr.wr.atomic.compare_add = add;
+	post(P.a.qp, &wr);
+	expect_ok(P.a.scq, &wc, 80, IBV_WC_FETCH_ADD, P.a.qp,
+		  "fetch-and-add during the race");
+}
+
+/*
+ * Traffic on @r for RACE_MS while the memory manager works on it: RDMA
+ * WRITE, READ, SEND into ODP receive buffers and fetch-and-add, each
+ * checked against what the region must hold (want), by RDMA and by the
+ * CPU; at the end the whole region, both ways.
+ */
+static void race_traffic(uint8_t *r, struct ibv_mr *mr, uint8_t *want,
+			 struct race *x)
+{
+	struct src s, got;
+	struct ibv_wc wc;
+	uint64_t start = now_ms(), ops = 0, add, old, ms = RACE_MS;
+	uint32_t off, len;
+	int op;
+
+	if (getenv("MM_RACE_MS"))
+		ms = strtoull(getenv("MM_RACE_MS"), NULL, 0);
+	src_init(&s, RACE_LEN);
+	src_init(&got, RACE_LEN);
+	while (now_ms() - start < ms || ops < 20) {
+		op = rnd() % 4;
+		len = 1 + rnd() % (256 << 10);
+		off = rnd() % (RACE_LEN - len);
+		switch (op) {
+		case 0:
+			fill_random(s.buf, len);
+			rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, r + off,
+			     mr->rkey, len, "WRITE during the race");
+			memcpy(want + off, s.buf, len);
+			check_bytes(r + off, want + off, len,
+				    "CPU after a WRITE during the race");
+			break;
+		case 1:
+			rdma(IBV_WR_RDMA_READ, got.buf, got.mr->lkey, r + off,
+			     mr->rkey, len, "READ during the race");
+			check_bytes(got.buf, want + off, len,
+				    "READ during the race");
+			break;
+		case 2:
+			fill_random(s.buf, len);
+			post_recv1(P.b.qp, 77, r + off, len, mr->lkey);
+			post1(P.a.qp, 78, IBV_WR_SEND, s.buf, len, s.mr->lkey,
+			      0, 0);
+			expect_ok(P.a.scq, &wc, 78, IBV_WC_SEND, P.a.qp,
+				  "SEND during the race");
+			expect_ok(P.b.rcq, &wc, 77, IBV_WC_RECV, P.b.qp,
+				  "RECV into ODP during the race");
+			CHECK(wc.byte_len == len, "RECV of %u bytes: %u", len,
+			      wc.byte_len);
+			memcpy(want + off, s.buf, len);
+			check_bytes(r + off, want + off, len,
+				    "CPU after a RECV during the race");
+			break;
+		default:
+			off &= ~7u;
+			add = rnd();
+			race_fadd(r + off, mr->rkey, add, got.buf, got.mr->lkey);
+			memcpy(&old, want + off, 8);
+			check_bytes(got.buf, &old, 8,
+				    "fetch-and-add result during the race");
+			old += add;
+			memcpy(want + off, &old, 8);
+			break;
+		}
+		ops++;
+	}
+	x->stop = 1;
+	ht_log("  %s: %" PRIu64 " RDMA ops against %lu steps", x->name, ops,
+	       x->rounds);
+	check_bytes(r, want, RACE_LEN, "the region after the race, by CPU");
+	rdma(IBV_WR_RDMA_READ, got.buf, got.mr->lkey, r, mr->rkey, RACE_LEN,
+	     "READ after the race");
+	check_bytes(got.buf, want, RACE_LEN, "the region after the race");
+	src_fini(&s, RACE_LEN);
+	src_fini(&got, RACE_LEN);
+}
+
+static void race_one(const char *event, bool implicit)
+{
+	uint8_t *r = map_aligned(RACE_LEN), *want = malloc(RACE_LEN);
+	struct race x = { .name = event, .r = r };
+	struct ibv_mr *mr;
+	pthread_t t;
+
+	CHECK(want, "malloc");
+	if (!strcmp(event, "thp") || !strcmp(event, "compact"))
+		madvise(r, RACE_LEN, MADV_HUGEPAGE);
+	else
+		madvise(r, RACE_LEN, MADV_NOHUGEPAGE);
+	fill_random(want, RACE_LEN);
+	if (!strcmp(event, "ksm")) {
+		/* identical pages for ksmd to merge */
+		size_t i;
+
+		for (i = RACE_LEN / 2; i < RACE_LEN; i += PAGE)
+			memcpy(want + i, want + RACE_LEN / 2, PAGE);
+		CHECK(!madvise(r, RACE_LEN, MADV_MERGEABLE),
+		      "MADV_MERGEABLE: %s", strerror(errno));
+	}
+	memcpy(r, want, RACE_LEN);
+	mr = region(r, RACE_LEN, implicit);
+	CHECK(!pthread_create(&t, NULL, race_fn, &x), "pthread_create");
+	race_traffic(r, mr, want, &x);
+	pthread_join(t, NULL);
+	CHECK(x.rounds >= 2, "%s: the memory manager side did not run",
+	      event);
+	region_done(mr);
+	munmap(r, RACE_LEN);
+	free(want);
+}
+
+static void case_race(void)
+{
+	static const char *const events[] = {
+		"fork", "mprotect", "migrate", "compact", "thp", "ksm",
+		"pageout",
+	};
+	size_t i;
+
+	swap_on();
+	ht_write_file("/sys/kernel/mm/ksm/sleep_millisecs", "0");
+	ht_write_file("/sys/kernel/mm/ksm/pages_to_scan", "1000");
+	ht_write_file("/sys/kernel/mm/ksm/run", "1");
+	for (i = 0; i < ARRAY_SIZE(events); i++) {
+		race_one(events[i], false);
+		race_one(events[i], true);
+	}
+	ht_write_file("/sys/kernel/mm/ksm/run", "2");
+}
+
+
+/* ---- device removal under traffic (tests/cases/removal.sh) ---- */
+
+/*
+ * Wait for the completion of @wr_id on @cq; false if it failed or did not
+ * come (the device went away).
+ */
+static bool wait_ok(struct ibv_cq *cq, uint64_t wr_id)
+{
+	uint64_t deadline = now_ms() + 20000;
+	struct ibv_wc wc;
+	int n;
+
+	while (now_ms() < deadline) {
+		n = ibv_poll_cq(cq, 1, &wc);
+		if (n < 0)
+			return false;
+		if (n == 1)
+			return wc.status == IBV_WC_SUCCESS && wc.wr_id == wr_id;
+		sleep_us(100);
+	}
+	return false;
+}
+
+/* Post one RDMA op on P.a; false once the device refuses (it is gone). */
+static bool post_ok(enum ibv_wr_opcode op, uint64_t wr_id, void *local,
+		    uint32_t len, uint32_t lkey, void *remote, uint32_t rkey)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)local, .length = len, .lkey = lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = wr_id, .sg_list = &sge, .num_sge = 1, .opcode = op,
+		.send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+
+	wr.wr.rdma.remote_addr = (uintptr_t)remote;
+	wr.wr.rdma.rkey = rkey;
+	return !ibv_post_send(P.a.qp, &wr, &bad);
+}
+
+/*
+ * mm --traffic FILE: RDMA WRITE and READ on an ODP region with staged
+ * pages until the device goes away (FILE is created once traffic runs);
+ * then every byte that a completed WRITE put there must be in place, read
+ * by the CPU (staged pages came back), and the bytes of the one WRITE in
+ * flight are either old or new.
+ */
+static int traffic_until_gone(const char *ready)
+{
+	const size_t len = 1 << 20;
+	uint8_t *r = map_anon(len), *want = malloc(len), *sent = malloc(len);
+	struct ibv_async_event ev;
+	uint64_t ops = 0;
+	uint32_t off = 0, n = 0;
+	struct ibv_mr *mr;
+	struct src s;
+	size_t i;
+	FILE *f;
+
+	CHECK(want && sent, "malloc");
+	rc_setup();
+	pair_create(&P, &default_opts);
+	knobs_eager();
+	fill_random(want, len);
+	memcpy(r, want, len);
+	mr = reg(pd, r, len, ODP);
+	src_init(&s, len);
+	for (;;) {
+		bool write = ops & 1;
+
+		n = 4096 + rnd() % (128 << 10);
+		off = rnd() % (len - n);
+		if (write) {
+			fill_random(s.buf, n);
+			memcpy(sent + off, s.buf, n);
+		}
+		if (!post_ok(write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ,
+			     ops, s.buf, n, s.mr->lkey, r + off, mr->rkey) ||
+		    !wait_ok(P.a.scq, ops))
+			break;
+		if (write)
+			memcpy(want + off, s.buf, n);
+		else
+			check_bytes(s.buf, want + off, n, "READ under traffic");
+		if (++ops == 40) {
+			f = fopen(ready, "w");
+			CHECK(f, "create %s", ready);
+			fclose(f);
+		}
+	}
+	CHECK(ops >= 40, "the traffic failed before the device went: op %"
+	      PRIu64, ops);
+	/* the last op did not complete: a WRITE may have landed in part */
+	for (i = 0; i < len; i++) {
+		bool inflight = (ops & 1) && i >= off && i < off + n;
+
+		if (r[i] != want[i] && !(inflight && r[i] == sent[i]))
+			ht_fail(__FILE__, __LINE__, "byte %zu is 0x%02x after "
+				"the device went, want 0x%02x", i, r[i],
+				want[i]);
+	}
+	CHECK(!ibv_get_async_event(ctx, &ev), "no async event");
+	CHECK(ev.event_type == IBV_EVENT_DEVICE_FATAL, "async event %s, want "
+	      "DEVICE_FATAL", ibv_event_type_str(ev.event_type));
+	ibv_ack_async_event(&ev);
+	ht_log("traffic: %" PRIu64 " ops, then the device went; %zu bytes "
+	       "as the CPU reads them, DEVICE_FATAL", ops, len);
+	return 0;
+}
+
 /* ---- main ---- */
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} cases[] = {
+static const struct test_case cases[] = {
 	{ "madv_free", case_madv_free },
 	{ "swap", case_swap },
 	{ "tmpfs", case_tmpfs },
@@ -673,23 +1250,21 @@ static const struct {
 	{ "fork_staged", case_fork_staged },
 	{ "stage_after_fork", case_stage_after_fork },
 	{ "stage_fixup", case_stage_fixup },
+	{ "hugetlb", case_hugetlb },
+	{ "implicit_vmas", case_implicit_vmas },
+	{ "munmap_hole", case_munmap_hole },
+	{ "race", case_race },
 };
 
 int main(int argc, char **argv)
 {
-	size_t i;
-	int n = 0;
+	int n;
 
+	if (argc == 3 && !strcmp(argv[1], "--traffic"))
+		return traffic_until_gone(argv[2]);
 	rc_setup();
 	pair_create(&P, &default_opts);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (!case_selected(cases[i].name, argc, argv))
-			continue;
-		n++;
-		ht_log("case %s", cases[i].name);
-		cases[i].fn();
-	}
-	CHECK(n, "no case matches");
+	n = run_cases(cases, ARRAY_SIZE(cases), argc, argv);
 	swap_off();
 	if (implicit_mr)
 		CHECK(!ibv_dereg_mr(implicit_mr), "dereg implicit");

@@ -218,8 +218,9 @@ static void case_rx_flood(void)
 	CHECK(counter_grown("drop_queue_full", d0, 1) > d0,
 	      "%d requests at a busy responder: nothing was dropped",
 	      FLOODERS * QP_WR);
-	ht_log("  %" PRIu64 " of %d flood packets dropped at the bound",
-	       counter("drop_queue_full") - d0, FLOODERS * QP_WR);
+	ht_log("  %" PRIu64 " flood packets dropped at the bound (%d sent, "
+	       "and their retransmissions)", counter("drop_queue_full") - d0,
+	       FLOODERS * QP_WR);
 	for (i = 0; i < FLOODERS; i++)
 		end_destroy(&c[i]);
 	pair_destroy(&p);
@@ -288,10 +289,7 @@ static void case_drain(void)
 	munmap(buf, 1 << 20);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} cases[] = {
+static const struct test_case cases[] = {
 	{ "babble", case_babble },
 	{ "rx_flood", case_rx_flood },
 	{ "drain", case_drain },
@@ -300,18 +298,10 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	size_t i;
-	int n = 0;
+	int n;
 
 	rc_setup();
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (!case_selected(cases[i].name, argc, argv))
-			continue;
-		n++;
-		ht_log("case %s", cases[i].name);
-		cases[i].fn();
-	}
-	CHECK(n, "no case matches");
+	n = run_cases(cases, ARRAY_SIZE(cases), argc, argv);
 	rc_teardown();
 	ht_log("%d cases passed", n);
 	return 0;

@@ -63,6 +63,23 @@ bool case_selected(const char *name, int argc, char **argv)
 	return false;
 }
 
+int run_cases(const struct test_case *cases, size_t n, int argc,
+	      char **argv)
+{
+	size_t i;
+	int ran = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!case_selected(cases[i].name, argc, argv))
+			continue;
+		ran++;
+		ht_log("case %s", cases[i].name);
+		cases[i].fn();
+	}
+	CHECK(ran, "no case matches");
+	return ran;
+}
+
 void rc_teardown(void)
 {
 	CHECK(!ibv_dealloc_pd(pd), "dealloc_pd");

@@ -60,6 +60,18 @@ extern const struct rc_opts default_opts;
 void rc_setup(void);
 /* Is case @name selected by the glob patterns argv[1..] (none: all)? */
 bool case_selected(const char *name, int argc, char **argv);
+/* A named test case, for run_cases(). */
+struct test_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+/*
+ * Run the cases selected by argv[1..] (all without arguments), in order,
+ * logging each; fails the test if none matches. Returns how many ran.
+ */
+int run_cases(const struct test_case *cases, size_t n, int argc,
+	      char **argv);
 /* Deallocate pd and close the device. */
 void rc_teardown(void);
 
