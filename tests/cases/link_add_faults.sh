@@ -43,11 +43,12 @@ module_range() {
 	printf '%u %u\n' "$lo" "$((hi + 65536))"
 }
 
-# arm START END INTERVAL: fail every INTERVALth allocation of this shell's
-# children whose stack holds an address in [START, END)
+# arm START END INTERVAL [KINDS]: fail every INTERVALth allocation of this
+# shell's children whose stack holds an address in [START, END), of the
+# KINDS given (default: failslab and fail_page_alloc)
 arm() {
 	local f
-	for f in failslab fail_page_alloc; do
+	for f in ${4:-failslab fail_page_alloc}; do
 		echo "$1" >"$dbg/$f/require-start"
 		echo "$2" >"$dbg/$f/require-end"
 		echo Y >"$dbg/$f/task-filter"
@@ -100,6 +101,17 @@ for func in hmmnic_pool_init hmmnic_register; do
 	[ "$r" = failed ] || fail "link add succeeded although $func could not allocate"
 	failures=$((failures + 1))
 done
+
+# slab allocations alone: the pool's 64 KiB queue (a page allocation)
+# succeeds and the smaller arrays fail, so the error path has something
+# to free (it used to free it twice)
+read -r lo hi <<<"$(sym_range hmmnic_pool_init)"
+arm "$lo" "$hi" 1 failslab
+r=$(try_add)
+check_after "slab under hmmnic_pool_init"
+log "every slab allocation under hmmnic_pool_init fails: link add $r"
+[ "$r" = failed ] || fail "link add succeeded although the pool's arrays could not be allocated"
+failures=$((failures + 1))
 
 read -r lo hi <<<"$(module_range)"
 start=$(date +%s)
