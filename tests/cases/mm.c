@@ -47,8 +47,8 @@
  *   after the hole is untouched and a new mapping in the hole reads zeros.
  * - munmap_hole: the same on an explicit region whose middle was unmapped
  *   after it was mirrored, for a WRITE and a READ.
- * - race: RDMA WRITE, READ, SEND into ODP receive buffers and
- *   fetch-and-add, each checked as it completes, while another thread
+ * - race: RDMA WRITE, READ, SEND into ODP receive buffers (RC, UD and
+ *   through an SRQ) and fetch-and-add, each checked as it completes, while another thread
  *   forks, mprotects (changing protections that keep writes allowed),
  *   moves the pages between NUMA nodes, compacts memory, splits and
  *   collapses the region's THP, lets ksmd merge its identical pages, or
@@ -90,6 +90,16 @@
 
 static struct pair P;
 static struct ibv_mr *implicit_mr;
+
+/*
+ * The pairs wait 4 s per try for an ACK (timeout 20): a THP collapse or
+ * a fork holds the mmap lock that the responder's faults need, and under
+ * TCG on a loaded host that takes longer than the default 67 ms, many
+ * times over.
+ */
+static const struct rc_opts mm_opts = {
+	.timeout = 20, .retry_cnt = 7, .rnr_retry = 7,
+};
 
 /* ---- helpers ---- */
 
@@ -976,6 +986,125 @@ static void *race_fn(void *arg)
 	return NULL;
 }
 
+
+/* UD and SRQ receivers for the race: SENDs into ODP receive buffers. */
+#define QKEY		0x11111111
+#define GRH_SIZE	40
+
+struct receivers {
+	struct end us, ur;		/* UD sender and receiver */
+	struct ibv_ah *ah;
+	struct ibv_srq *srq;
+	struct end ss, sr;		/* RC pair whose receiver uses the SRQ */
+};
+
+static void ud_up(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr attr = {
+		.qp_state = IBV_QPS_INIT, .pkey_index = 0, .port_num = PORT,
+		.qkey = QKEY,
+	};
+
+	modify(qp, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+	       IBV_QP_QKEY, "INIT (UD)");
+	memset(&attr, 0, sizeof(attr));
+	attr.qp_state = IBV_QPS_RTR;
+	modify(qp, &attr, IBV_QP_STATE, "RTR (UD)");
+	attr.qp_state = IBV_QPS_RTS;
+	attr.sq_psn = 0x42;
+	modify(qp, &attr, IBV_QP_STATE | IBV_QP_SQ_PSN, "RTS (UD)");
+}
+
+static void receivers_init(struct receivers *rv)
+{
+	struct ibv_ah_attr ah_attr = {
+		.is_global = 1,
+		.grh = { .dgid = gid, .sgid_index = GID_INDEX, .hop_limit = 64 },
+		.port_num = PORT,
+	};
+	struct ibv_srq_init_attr sattr = {
+		.attr = { .max_wr = 16, .max_sge = 1 },
+	};
+	struct ibv_qp_init_attr init = {
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 16, .max_send_sge = 1 },
+	};
+
+	end_create(&rv->us, IBV_QPT_UD, 0);
+	end_create(&rv->ur, IBV_QPT_UD, 0);
+	ud_up(rv->us.qp);
+	ud_up(rv->ur.qp);
+	rv->ah = ibv_create_ah(pd, &ah_attr);
+	CHECK(rv->ah, "create_ah: %s", strerror(errno));
+	rv->srq = ibv_create_srq(pd, &sattr);
+	CHECK(rv->srq, "create_srq: %s", strerror(errno));
+	end_create(&rv->ss, IBV_QPT_RC, 0);
+	rv->sr.scq = cq_create(CQ_SIZE);
+	rv->sr.rcq = cq_create(CQ_SIZE);
+	init.send_cq = rv->sr.scq;
+	init.recv_cq = rv->sr.rcq;
+	init.srq = rv->srq;
+	rv->sr.qp = ibv_create_qp(pd, &init);
+	CHECK(rv->sr.qp, "create_qp on an SRQ: %s", strerror(errno));
+	rc_init(rv->ss.qp);
+	rc_init(rv->sr.qp);
+	rc_connect(rv->ss.qp, rv->sr.qp->qp_num, 0x300, 0x200, &mm_opts);
+	rc_connect(rv->sr.qp, rv->ss.qp->qp_num, 0x200, 0x300, &mm_opts);
+}
+
+static void receivers_fini(struct receivers *rv)
+{
+	end_destroy(&rv->us);
+	end_destroy(&rv->ur);
+	end_destroy(&rv->ss);
+	end_destroy(&rv->sr);
+	CHECK(!ibv_destroy_srq(rv->srq), "destroy_srq");
+	CHECK(!ibv_destroy_ah(rv->ah), "destroy_ah");
+}
+
+/*
+ * A SEND of @len bytes from @src into [@dst, ...) of the ODP region @mr:
+ * over UD (the 40-byte GRH space first) or through the SRQ.
+ */
+static void race_send(struct receivers *rv, bool ud, uint8_t *dst,
+		      struct ibv_mr *mr, struct src *src, uint32_t len)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)dst, .length = len + (ud ? GRH_SIZE : 0),
+		.lkey = mr->lkey,
+	};
+	struct ibv_recv_wr rwr = { .wr_id = 90, .sg_list = &sge, .num_sge = 1 };
+	struct ibv_sge ssge = {
+		.addr = (uintptr_t)src->buf, .length = len,
+		.lkey = src->mr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = 91, .sg_list = &ssge, .num_sge = 1,
+		.opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+	struct ibv_recv_wr *rbad;
+	struct end *s = ud ? &rv->us : &rv->ss, *r = ud ? &rv->ur : &rv->sr;
+	struct ibv_wc wc;
+
+	if (ud) {
+		CHECK(!ibv_post_recv(r->qp, &rwr, &rbad), "post_recv (UD)");
+		wr.wr.ud.ah = rv->ah;
+		wr.wr.ud.remote_qpn = r->qp->qp_num;
+		wr.wr.ud.remote_qkey = QKEY;
+	} else {
+		CHECK(!ibv_post_srq_recv(rv->srq, &rwr, &rbad),
+		      "post_srq_recv");
+	}
+	CHECK(!ibv_post_send(s->qp, &wr, &bad), "post_send");
+	expect_ok(s->scq, &wc, 91, IBV_WC_SEND, s->qp, ud ?
+		  "UD SEND during the race" : "SEND to the SRQ during the race");
+	expect_ok(r->rcq, &wc, 90, IBV_WC_RECV, r->qp, ud ?
+		  "UD RECV into ODP during the race" :
+		  "SRQ RECV into ODP during the race");
+	CHECK(wc.byte_len == len + (ud ? GRH_SIZE : 0),
+	      "RECV of %u bytes: %u", len, wc.byte_len);
+}
+
 /* Fetch-and-add @add on @target; the old value lands in @res. */
 static void race_fadd(uint8_t *target, uint32_t rkey, uint64_t add,
 		      void *res, uint32_t lkey)
@@ -1007,6 +1136,7 @@ static void race_fadd(uint8_t *target, uint32_t rkey, uint64_t add,
 static void race_traffic(uint8_t *r, struct ibv_mr *mr, uint8_t *want,
 			 struct race *x)
 {
+	struct receivers rv;
 	struct src s, got;
 	struct ibv_wc wc;
 	uint64_t start = now_ms(), ops = 0, add, old, ms = RACE_MS;
@@ -1017,11 +1147,26 @@ static void race_traffic(uint8_t *r, struct ibv_mr *mr, uint8_t *want,
 		ms = strtoull(getenv("MM_RACE_MS"), NULL, 0);
 	src_init(&s, RACE_LEN);
 	src_init(&got, RACE_LEN);
+	receivers_init(&rv);
 	while (now_ms() - start < ms || ops < 20) {
-		op = rnd() % 4;
-		len = 1 + rnd() % (256 << 10);
-		off = rnd() % (RACE_LEN - len);
+		op = rnd() % 6;
+		len = 1 + rnd() % (op == 4 ? 1024 : 256 << 10);
+		off = rnd() % (RACE_LEN - len - GRH_SIZE);
 		switch (op) {
+		case 4:
+		case 5:
+			fill_random(s.buf, len);
+			race_send(&rv, op == 4, r + off, mr, &s, len);
+			if (op == 4) {
+				/* the GRH space holds what the packet had */
+				memcpy(want + off, r + off, GRH_SIZE);
+				off += GRH_SIZE;
+			}
+			memcpy(want + off, s.buf, len);
+			check_bytes(r + off, want + off, len, op == 4 ?
+				    "CPU after a UD RECV during the race" :
+				    "CPU after an SRQ RECV during the race");
+			break;
 		case 0:
 			fill_random(s.buf, len);
 			rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, r + off,
@@ -1065,6 +1210,7 @@ static void race_traffic(uint8_t *r, struct ibv_mr *mr, uint8_t *want,
 		ops++;
 	}
 	x->stop = 1;
+	receivers_fini(&rv);
 	ht_log("  %s: %" PRIu64 " RDMA ops against %lu steps", x->name, ops,
 	       x->rounds);
 	check_bytes(r, want, RACE_LEN, "the region after the race, by CPU");
@@ -1190,7 +1336,7 @@ static int traffic_until_gone(const char *ready)
 
 	CHECK(want && sent, "malloc");
 	rc_setup();
-	pair_create(&P, &default_opts);
+	pair_create(&P, &mm_opts);
 	knobs_eager();
 	fill_random(want, len);
 	memcpy(r, want, len);
@@ -1263,7 +1409,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "--traffic"))
 		return traffic_until_gone(argv[2]);
 	rc_setup();
-	pair_create(&P, &default_opts);
+	pair_create(&P, &mm_opts);
 	n = run_cases(cases, ARRAY_SIZE(cases), argc, argv);
 	swap_off();
 	if (implicit_mr)
