@@ -461,25 +461,6 @@ static void case_many(struct pair *p)
 
 /* ---- 8: UD ---- */
 
-static void ud_connect(struct ibv_qp *qp)
-{
-	struct ibv_qp_attr attr = {
-		.qp_state = IBV_QPS_INIT,
-		.pkey_index = 0,
-		.port_num = PORT,
-		.qkey = QKEY,
-	};
-
-	modify(qp, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-	       IBV_QP_QKEY, "INIT (UD)");
-	memset(&attr, 0, sizeof(attr));
-	attr.qp_state = IBV_QPS_RTR;
-	modify(qp, &attr, IBV_QP_STATE, "RTR (UD)");
-	attr.qp_state = IBV_QPS_RTS;
-	attr.sq_psn = 0x42;
-	modify(qp, &attr, IBV_QP_STATE | IBV_QP_SQ_PSN, "RTS (UD)");
-}
-
 #define GRH_SIZE	40
 
 static void ud_post(struct end *s, struct ibv_ah *ah, uint32_t dqpn,
@@ -519,8 +500,8 @@ static void case_ud(void)
 
 	end_create(&s, IBV_QPT_UD, 0);
 	end_create(&r, IBV_QPT_UD, 0);
-	ud_connect(s.qp);
-	ud_connect(r.qp);
+	ud_up(s.qp, QKEY);
+	ud_up(r.qp, QKEY);
 	ah = ibv_create_ah(pd, &ah_attr);
 	CHECK(ah, "create_ah: %s", strerror(errno));
 
@@ -746,7 +727,7 @@ static void err_send_inv(void)
 
 	/* the same WR is fine as a SEND: only the opcode is wrong */
 	end_create(&ud, IBV_QPT_UD, 0);
-	ud_connect(ud.qp);
+	ud_up(ud.qp, QKEY);
 	ah = ibv_create_ah(pd, &ah_attr);
 	CHECK(ah, "create_ah: %s", strerror(errno));
 	wr_init(&wr, &sge, 4, IBV_WR_SEND_WITH_INV, abuf, 64, amr->lkey);

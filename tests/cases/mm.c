@@ -998,23 +998,6 @@ struct receivers {
 	struct end ss, sr;		/* RC pair whose receiver uses the SRQ */
 };
 
-static void ud_up(struct ibv_qp *qp)
-{
-	struct ibv_qp_attr attr = {
-		.qp_state = IBV_QPS_INIT, .pkey_index = 0, .port_num = PORT,
-		.qkey = QKEY,
-	};
-
-	modify(qp, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-	       IBV_QP_QKEY, "INIT (UD)");
-	memset(&attr, 0, sizeof(attr));
-	attr.qp_state = IBV_QPS_RTR;
-	modify(qp, &attr, IBV_QP_STATE, "RTR (UD)");
-	attr.qp_state = IBV_QPS_RTS;
-	attr.sq_psn = 0x42;
-	modify(qp, &attr, IBV_QP_STATE | IBV_QP_SQ_PSN, "RTS (UD)");
-}
-
 static void receivers_init(struct receivers *rv)
 {
 	struct ibv_ah_attr ah_attr = {
@@ -1032,8 +1015,8 @@ static void receivers_init(struct receivers *rv)
 
 	end_create(&rv->us, IBV_QPT_UD, 0);
 	end_create(&rv->ur, IBV_QPT_UD, 0);
-	ud_up(rv->us.qp);
-	ud_up(rv->ur.qp);
+	ud_up(rv->us.qp, QKEY);
+	ud_up(rv->ur.qp, QKEY);
 	rv->ah = ibv_create_ah(pd, &ah_attr);
 	CHECK(rv->ah, "create_ah: %s", strerror(errno));
 	rv->srq = ibv_create_srq(pd, &sattr);

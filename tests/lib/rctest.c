@@ -364,6 +364,25 @@ void rc_init(struct ibv_qp *qp)
 	       IBV_QP_ACCESS_FLAGS, "INIT");
 }
 
+void ud_up(struct ibv_qp *qp, uint32_t qkey)
+{
+	struct ibv_qp_attr attr = {
+		.qp_state = IBV_QPS_INIT,
+		.pkey_index = 0,
+		.port_num = PORT,
+		.qkey = qkey,
+	};
+
+	modify(qp, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+	       IBV_QP_QKEY, "INIT (UD)");
+	memset(&attr, 0, sizeof(attr));
+	attr.qp_state = IBV_QPS_RTR;
+	modify(qp, &attr, IBV_QP_STATE, "RTR (UD)");
+	attr.qp_state = IBV_QPS_RTS;
+	attr.sq_psn = 0x42;
+	modify(qp, &attr, IBV_QP_STATE | IBV_QP_SQ_PSN, "RTS (UD)");
+}
+
 /* INIT -> RTR -> RTS, talking to @dest_qpn, whose send PSN is @rq_psn. */
 void rc_connect(struct ibv_qp *qp, uint32_t dest_qpn, uint32_t rq_psn,
 		       uint32_t sq_psn, const struct rc_opts *o)

@@ -106,6 +106,8 @@ void end_destroy(struct end *e);
 void modify(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
 	const char *what);
 void rc_init(struct ibv_qp *qp);
+/* A UD QP through INIT and RTR to RTS, with Q_Key @qkey. */
+void ud_up(struct ibv_qp *qp, uint32_t qkey);
 void rc_connect(struct ibv_qp *qp, uint32_t dest_qpn, uint32_t rq_psn,
 	uint32_t sq_psn, const struct rc_opts *o);
 void pair_connect(struct pair *p, const struct rc_opts *o);
