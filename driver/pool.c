@@ -674,6 +674,13 @@ static unsigned long hmmnic_stage_copy(struct hmmnic_pool *pool,
 		spage = migrate_pfn_to_page(args->src[i]);
 		if (!spage || !(args->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
+		/*
+		 * Not a KSM page: migration would hand its stable node the
+		 * device pfn, and ksmd would read the device page through the
+		 * direct map, which does not cover it.
+		 */
+		if (folio_test_ksm(page_folio(spage)))
+			continue;
 		dpage = hmmnic_pool_alloc(pool);
 		if (!dpage)
 			continue;

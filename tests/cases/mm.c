@@ -40,6 +40,10 @@
  *   mirror (stage_delay_ms opens the window): the written bytes are in
  *   the system page that stays.
  *
+ * - ksm_staged: pages that KSM merged are read with staging eager, ksmd
+ *   scans again (it would read a staged page through the direct map,
+ *   which does not cover device pages), then written (COW): nothing is
+ *   staged, every byte is right.
  * - hugetlb: a hugetlbfs page (MAP_HUGETLB) read and written by RDMA.
  * - implicit_vmas: one WQE through the implicit region across an
  *   anonymous, a shared tmpfs and another anonymous VMA; then with the
@@ -731,6 +735,67 @@ static void case_stage_fixup(void)
 
 
 
+
+/*
+ * Pages KSM merged are never staged: ksmd reads the pages of its stable
+ * tree through the kernel's direct map, and a device page has none. Merge
+ * identical pages, READ them with staging eager, let ksmd scan again,
+ * then WRITE into them (COW) and read back.
+ */
+static void case_ksm_staged(void)
+{
+	uint8_t *buf = map_anon(LEN), *want = malloc(LEN);
+	uint64_t deadline, full0;
+	struct ibv_mr *mr;
+	struct src s;
+	char v[32];
+	size_t i;
+
+	CHECK(want, "malloc");
+	fill_random(want, PAGE);
+	for (i = PAGE; i < LEN; i += PAGE)
+		memcpy(want + i, want, PAGE);
+	memcpy(buf, want, LEN);
+	CHECK(!madvise(buf, LEN, MADV_MERGEABLE), "MADV_MERGEABLE: %s",
+	      strerror(errno));
+	ht_write_file("/sys/kernel/mm/ksm/sleep_millisecs", "0");
+	ht_write_file("/sys/kernel/mm/ksm/pages_to_scan", "1000");
+	ht_write_file("/sys/kernel/mm/ksm/run", "1");
+	deadline = now_ms() + 20000;
+	do {
+		sleep_us(50000);
+		ht_read_file("/sys/kernel/mm/ksm/pages_sharing", v, sizeof(v));
+	} while (strtoull(v, NULL, 0) < NPAGES / 2 && now_ms() < deadline);
+	CHECK(strtoull(v, NULL, 0) >= NPAGES / 2, "ksmd merged only %s pages",
+	      v);
+	knobs_eager();
+	mr = reg(pd, buf, LEN, ODP);
+	src_init(&s, LEN);
+	rdma(IBV_WR_RDMA_READ, s.buf, s.mr->lkey, buf, mr->rkey, LEN,
+	     "READ of merged pages");
+	check_bytes(s.buf, want, LEN, "RDMA READ of KSM pages");
+	/* two more full scans of ksmd over whatever the pool did */
+	ht_read_file("/sys/kernel/mm/ksm/full_scans", v, sizeof(v));
+	full0 = strtoull(v, NULL, 0);
+	deadline = now_ms() + 20000;
+	do {
+		sleep_us(50000);
+		ht_read_file("/sys/kernel/mm/ksm/full_scans", v, sizeof(v));
+	} while (strtoull(v, NULL, 0) < full0 + 2 && now_ms() < deadline);
+	CHECK(entries(buf, LEN) == 0, "%zu KSM pages were staged",
+	      entries(buf, LEN));
+	fill_random(s.buf, LEN);
+	rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, buf, mr->rkey, LEN,
+	     "WRITE into merged pages");
+	check_bytes(buf, s.buf, LEN, "RDMA WRITE into KSM pages (COW)");
+	ht_write_file("/sys/kernel/mm/ksm/run", "2");
+	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
+	src_fini(&s, LEN);
+	munmap(buf, LEN);
+	free(want);
+	knobs_default();
+}
+
 /* ---- more memory types, and holes ---- */
 
 static void hugetlb_one(bool implicit)
@@ -1390,6 +1455,7 @@ static const struct test_case cases[] = {
 	{ "fork_staged", case_fork_staged },
 	{ "stage_after_fork", case_stage_after_fork },
 	{ "stage_fixup", case_stage_fixup },
+	{ "ksm_staged", case_ksm_staged },
 	{ "hugetlb", case_hugetlb },
 	{ "implicit_vmas", case_implicit_vmas },
 	{ "munmap_hole", case_munmap_hole },
