@@ -57,7 +57,8 @@
  *   moves the pages between NUMA nodes, compacts memory, splits and
  *   collapses the region's THP, lets ksmd merge its identical pages, or
  *   pages it out; afterwards RDMA and the CPU agree with what the traffic
- *   wrote, byte for byte. MM_RACE_MS per event (default 2500).
+ *   wrote, byte for byte. MM_RACE_MS per event (default 2500);
+ *   MM_RACE_EVENTS="pageout fork" runs only the events it names.
  *
  *   mm [CASE...]
  *   mm --traffic FILE   RDMA on staged ODP pages until the device goes
@@ -1122,6 +1123,40 @@ static void receivers_fini(struct receivers *rv)
 }
 
 /*
+ * The @len bytes of @sent must be at @off in the region @r (@want is what
+ * it held before). If they are not, say what is there instead: how many
+ * bytes differ, whether they are the old bytes (the data was lost) and
+ * whether the sent bytes landed somewhere else (misplaced).
+ */
+static void check_landed(const uint8_t *r, const uint8_t *want, uint32_t off,
+			 const uint8_t *sent, uint32_t len, const char *what)
+{
+	size_t i, bad = 0, old = 0, first = len, last = 0, key;
+	const uint8_t *elsewhere = NULL;
+
+	if (!memcmp(r + off, sent, len))
+		return;
+	for (i = 0; i < len; i++) {
+		if (r[off + i] == sent[i])
+			continue;
+		bad++;
+		old += r[off + i] == want[off + i];
+		if (first == len)
+			first = i;
+		last = i;
+	}
+	key = len - first < 16 ? len - first : 16;
+	if (key >= 8)
+		elsewhere = memmem(r, RACE_LEN, sent + first, key);
+	CHECK(0, "%s: %zu of %u bytes differ (first %zu, last %zu; %zu of "
+	      "them hold the old bytes), byte %zu is 0x%02x, want 0x%02x; "
+	      "the sent bytes from %zu are %s%zd", what, bad, len, first, last,
+	      old, first, r[off + first], sent[first], first,
+	      elsewhere ? "at region offset " : "nowhere in the region",
+	      elsewhere ? elsewhere - r - (ssize_t)first : 0);
+}
+
+/*
  * A SEND of @len bytes from @src into [@dst, ...) of the ODP region @mr:
  * over UD (the 40-byte GRH space first) or through the SRQ.
  */
@@ -1164,31 +1199,123 @@ static void race_send(struct receivers *rv, bool ud, uint8_t *dst,
 	      "RECV of %u bytes: %u", len, wc.byte_len);
 }
 
-/* Fetch-and-add @add on @target; the old value lands in @res. */
-static void race_fadd(uint8_t *target, uint32_t rkey, uint64_t add,
-		      void *res, uint32_t lkey)
+/*
+ * Fetch-and-add (@swap unused) or compare-and-swap on @target; the old
+ * value lands in @res.
+ */
+static void race_atomic(enum ibv_wr_opcode op, uint8_t *target, uint32_t rkey,
+			uint64_t cmp_add, uint64_t swap, void *res,
+			uint32_t lkey)
 {
 	struct ibv_sge sge = {
 		.addr = (uintptr_t)res, .length = 8, .lkey = lkey,
 	};
 	struct ibv_send_wr wr = {
 		.wr_id = 80, .sg_list = &sge, .num_sge = 1,
-		.opcode = IBV_WR_ATOMIC_FETCH_AND_ADD,
-		.send_flags = IBV_SEND_SIGNALED,
+		.opcode = op, .send_flags = IBV_SEND_SIGNALED,
 	};
 	struct ibv_wc wc;
 
 	wr.wr.atomic.remote_addr = (uintptr_t)target;
 	wr.wr.atomic.rkey = rkey;
-	wr.wr.atomic.compare_add = add;
+	wr.wr.atomic.compare_add = cmp_add;
+	wr.wr.atomic.swap = swap;
 	post(P.a.qp, &wr);
-	expect_ok(P.a.scq, &wc, 80, IBV_WC_FETCH_ADD, P.a.qp,
-		  "fetch-and-add during the race");
+	expect_ok(P.a.scq, &wc, 80, op == IBV_WR_ATOMIC_CMP_AND_SWP ?
+		  IBV_WC_COMP_SWAP : IBV_WC_FETCH_ADD, P.a.qp,
+		  "atomic during the race");
+}
+
+/*
+ * Compare-and-swap at @target, which holds @want: a compare that misses
+ * (every fourth) leaves it; one that hits swaps. Returns the new value.
+ */
+static uint64_t race_cas(uint8_t *target, uint32_t rkey, uint64_t want,
+			 struct src *got)
+{
+	bool miss = !(rnd() & 3);
+	uint64_t swap = rnd(), old;
+
+	race_atomic(IBV_WR_ATOMIC_CMP_AND_SWP, target, rkey,
+		    miss ? ~want : want, swap, got->buf, got->mr->lkey);
+	memcpy(&old, got->buf, 8);
+	CHECK(old == want, "compare-and-swap during the race: old 0x%" PRIx64
+	      ", want 0x%" PRIx64, old, want);
+	return miss ? want : swap;
+}
+
+/* After a race: RDMA reads what the CPU saw; the sources go. */
+static void race_end(uint8_t *r, struct ibv_mr *mr, const uint8_t *want,
+		     struct src *s, struct src *got)
+{
+	rdma(IBV_WR_RDMA_READ, got->buf, got->mr->lkey, r, mr->rkey, RACE_LEN,
+	     "READ after the race");
+	check_bytes(got->buf, want, RACE_LEN, "the region after the race");
+	src_fini(s, RACE_LEN);
+	src_fini(got, RACE_LEN);
+}
+
+/* Which op last wrote each page of the race region, for the diagnosis. */
+static uint64_t race_page_op[RACE_LEN / PAGE];
+static uint8_t race_page_kind[RACE_LEN / PAGE];
+
+static void race_mark(uint32_t off, uint32_t len, uint64_t op, int kind)
+{
+	uint32_t i;
+
+	for (i = off / PAGE; i <= (off + len - 1) / PAGE; i++) {
+		race_page_op[i] = op;
+		race_page_kind[i] = kind;
+	}
+}
+
+/*
+ * The region differs from @want after the race: say which pages, how,
+ * what wrote them last and what /proc/self/pagemap said before the CPU
+ * read them (@pm), then fail.
+ */
+static void race_explain(const uint8_t *r, const uint8_t *want,
+			 const uint64_t *pm, uint64_t ops, const char *what)
+{
+	static const char *const kinds[] = {
+		"WRITE", "READ", "SEND", "fetch-add", "UD SEND", "SRQ SEND",
+		"compare-swap",
+	};
+	size_t i, j, bad, zero, npages = 0;
+
+	for (i = 0; i < RACE_LEN / PAGE; i++) {
+		const uint8_t *g = r + i * PAGE, *w = want + i * PAGE;
+
+		if (!memcmp(g, w, PAGE))
+			continue;
+		for (j = bad = zero = 0; j < PAGE; j++) {
+			bad += g[j] != w[j];
+			zero += !g[j];
+		}
+		if (npages++ < 8)
+			ht_log("  page %zu: %zu bytes differ, %zu zero bytes; "
+			       "last written by op %" PRIu64 " (%s) of %" PRIu64
+			       "; pagemap before 0x%016" PRIx64, i, bad, zero,
+			       race_page_op[i], race_page_op[i] ?
+			       kinds[race_page_kind[i]] : "none", ops, pm[i]);
+	}
+	CHECK(0, "%s: %zu pages differ", what, npages);
+}
+
+static void race_pagemap(const uint8_t *r, uint64_t *pm)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	off_t at = (off_t)((uintptr_t)r / PAGE) * 8;
+
+	CHECK(fd >= 0, "open pagemap: %s", strerror(errno));
+	CHECK(pread(fd, pm, RACE_LEN / PAGE * 8, at) == RACE_LEN / PAGE * 8,
+	      "read pagemap");
+	close(fd);
 }
 
 /*
  * Traffic on @r for RACE_MS while the memory manager works on it: RDMA
- * WRITE, READ, SEND into ODP receive buffers and fetch-and-add, each
+ * WRITE, READ, SEND into ODP receive buffers and both atomics, each
  * checked against what the region must hold (want), by RDMA and by the
  * CPU; at the end the whole region, both ways.
  */
@@ -1199,6 +1326,8 @@ static void race_traffic(uint8_t *r, struct ibv_mr *mr, uint8_t *want,
 	struct src s, got;
 	struct ibv_wc wc;
 	uint64_t start = now_ms(), ops = 0, add, old, ms = RACE_MS;
+	static uint64_t pm[RACE_LEN / PAGE];
+	uint64_t staged, to_ram;
 	uint32_t off, len;
 	int op;
 
@@ -1207,8 +1336,11 @@ static void race_traffic(uint8_t *r, struct ibv_mr *mr, uint8_t *want,
 	src_init(&s, RACE_LEN);
 	src_init(&got, RACE_LEN);
 	receivers_init(&rv);
+	memset(race_page_op, 0, sizeof(race_page_op));
+	staged = counter("pool_staged");
+	to_ram = counter("pool_migrate_to_ram");
 	while (now_ms() - start < ms || ops < 20) {
-		op = rnd() % 6;
+		op = rnd() % 7;
 		len = 1 + rnd() % (op == 4 ? 1024 : 256 << 10);
 		off = rnd() % (RACE_LEN - len - GRH_SIZE);
 		switch (op) {
@@ -1221,18 +1353,18 @@ static void race_traffic(uint8_t *r, struct ibv_mr *mr, uint8_t *want,
 				memcpy(want + off, r + off, GRH_SIZE);
 				off += GRH_SIZE;
 			}
+			check_landed(r, want, off, s.buf, len, op == 4 ?
+				     "CPU after a UD RECV during the race" :
+				     "CPU after an SRQ RECV during the race");
 			memcpy(want + off, s.buf, len);
-			check_bytes(r + off, want + off, len, op == 4 ?
-				    "CPU after a UD RECV during the race" :
-				    "CPU after an SRQ RECV during the race");
 			break;
 		case 0:
 			fill_random(s.buf, len);
 			rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, r + off,
 			     mr->rkey, len, "WRITE during the race");
+			check_landed(r, want, off, s.buf, len,
+				     "CPU after a WRITE during the race");
 			memcpy(want + off, s.buf, len);
-			check_bytes(r + off, want + off, len,
-				    "CPU after a WRITE during the race");
 			break;
 		case 1:
 			rdma(IBV_WR_RDMA_READ, got.buf, got.mr->lkey, r + off,
@@ -1251,14 +1383,21 @@ static void race_traffic(uint8_t *r, struct ibv_mr *mr, uint8_t *want,
 				  "RECV into ODP during the race");
 			CHECK(wc.byte_len == len, "RECV of %u bytes: %u", len,
 			      wc.byte_len);
+			check_landed(r, want, off, s.buf, len,
+				     "CPU after a RECV during the race");
 			memcpy(want + off, s.buf, len);
-			check_bytes(r + off, want + off, len,
-				    "CPU after a RECV during the race");
+			break;
+		case 6:
+			off &= ~7u;
+			memcpy(&old, want + off, 8);
+			old = race_cas(r + off, mr->rkey, old, &got);
+			memcpy(want + off, &old, 8);
 			break;
 		default:
 			off &= ~7u;
 			add = rnd();
-			race_fadd(r + off, mr->rkey, add, got.buf, got.mr->lkey);
+			race_atomic(IBV_WR_ATOMIC_FETCH_AND_ADD, r + off, mr->rkey,
+				    add, 0, got.buf, got.mr->lkey);
 			memcpy(&old, want + off, 8);
 			check_bytes(got.buf, &old, 8,
 				    "fetch-and-add result during the race");
@@ -1267,17 +1406,20 @@ static void race_traffic(uint8_t *r, struct ibv_mr *mr, uint8_t *want,
 			break;
 		}
 		ops++;
+		if (op != 1)
+			race_mark(off, op == 3 || op == 6 ? 8 : len, ops, op);
 	}
 	x->stop = 1;
 	receivers_fini(&rv);
-	ht_log("  %s: %" PRIu64 " RDMA ops against %lu steps", x->name, ops,
-	       x->rounds);
-	check_bytes(r, want, RACE_LEN, "the region after the race, by CPU");
-	rdma(IBV_WR_RDMA_READ, got.buf, got.mr->lkey, r, mr->rkey, RACE_LEN,
-	     "READ after the race");
-	check_bytes(got.buf, want, RACE_LEN, "the region after the race");
-	src_fini(&s, RACE_LEN);
-	src_fini(&got, RACE_LEN);
+	ht_log("  %s: %" PRIu64 " RDMA ops against %lu steps; %" PRIu64
+	       " pages staged, %" PRIu64 " back by migrate_to_ram", x->name,
+	       ops, x->rounds, counter("pool_staged") - staged,
+	       counter("pool_migrate_to_ram") - to_ram);
+	race_pagemap(r, pm);
+	if (memcmp(r, want, RACE_LEN))
+		race_explain(r, want, pm, ops, "the region after the race, "
+			     "by CPU");
+	race_end(r, mr, want, &s, &got);
 }
 
 static void race_one(const char *event, bool implicit)
@@ -1314,25 +1456,305 @@ static void race_one(const char *event, bool implicit)
 	free(want);
 }
 
+/* Each event (those MM_RACE_EVENTS names, if set) on both region kinds. */
+static void race_events(const char *const *events, size_t n,
+			void (*one)(const char *event, bool implicit))
+{
+	const char *only = getenv("MM_RACE_EVENTS");
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (only && !strstr(only, events[i]))
+			continue;
+		one(events[i], false);
+		one(events[i], true);
+	}
+}
+
 static void case_race(void)
 {
 	static const char *const events[] = {
 		"fork", "mprotect", "migrate", "compact", "thp", "ksm",
 		"pageout",
 	};
-	size_t i;
 
 	swap_on();
 	ht_write_file("/sys/kernel/mm/ksm/sleep_millisecs", "0");
 	ht_write_file("/sys/kernel/mm/ksm/pages_to_scan", "1000");
 	ht_write_file("/sys/kernel/mm/ksm/run", "1");
-	for (i = 0; i < ARRAY_SIZE(events); i++) {
-		race_one(events[i], false);
-		race_one(events[i], true);
-	}
+	race_events(events, ARRAY_SIZE(events), race_one);
 	ht_write_file("/sys/kernel/mm/ksm/run", "2");
 }
 
+
+/*
+ * Events that change what the region holds: MADV_DONTNEED (the pages read
+ * as zeros afterwards) and mremap (MREMAP_DONTUNMAP moves the pages out and
+ * leaves zero pages behind; a second mremap moves them back over those).
+ * The traffic thread arms one event on pages that overlap its next
+ * transfer, posts the transfer and waits for both; a byte that either may
+ * have changed must hold the transfer's value or the event's (zeros after
+ * MADV_DONTNEED, the old bytes after mremap, and for mremap the transfer may
+ * also be lost in the window between the two calls, as a CPU store there
+ * would be). A transfer with no event armed must be exact: nothing the
+ * event did may leave the NIC writing into or reading from a page the
+ * process no longer has at that address.
+ */
+struct zap {
+	const char *name;
+	uint8_t *r, *scratch;
+	volatile int go, stop;
+	uint32_t first, npages;		/* pages of the armed event */
+	unsigned long rounds;
+};
+
+static void zap_do(struct zap *z)
+{
+	uint8_t *p = z->r + (size_t)z->first * PAGE;
+	uint8_t *q = z->scratch + (size_t)z->first * PAGE;
+	size_t len = (size_t)z->npages * PAGE;
+
+	sleep_us(rnd() % 3000);
+	if (!strcmp(z->name, "dontneed")) {
+		CHECK(!madvise(p, len, MADV_DONTNEED), "MADV_DONTNEED: %s",
+		      strerror(errno));
+	} else {
+		CHECK(mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED |
+			     MREMAP_DONTUNMAP, q) == q,
+		      "mremap out: %s", strerror(errno));
+		sleep_us(rnd() % 1000);
+		CHECK(mremap(q, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, p) ==
+		      p, "mremap back: %s", strerror(errno));
+		/* keep the parking place reserved */
+		CHECK(mmap(q, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+			   MAP_FIXED | MAP_NORESERVE, -1, 0) == q,
+		      "mmap: %s", strerror(errno));
+	}
+	z->rounds++;
+}
+
+static void *zap_fn(void *arg)
+{
+	struct zap *z = arg;
+
+	while (!z->stop) {
+		if (!__atomic_load_n(&z->go, __ATOMIC_ACQUIRE)) {
+			sleep_us(50);
+			continue;
+		}
+		zap_do(z);
+		__atomic_store_n(&z->go, 0, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* What a page the event hit holds if the event came last. */
+static uint8_t zap_value(const struct zap *z, const uint8_t *want, size_t i)
+{
+	return strcmp(z->name, "dontneed") ? want[i] : 0;
+}
+
+static bool zap_hit(const struct zap *z, bool armed, size_t i)
+{
+	return armed && i / PAGE >= z->first && i / PAGE < z->first + z->npages;
+}
+
+/*
+ * After a transfer that wrote @sent (NULL for none) into [@off, @off +
+ * @len): check every byte of the region against @want and the event, then
+ * take what the region holds as the new @want.
+ */
+static void zap_check(const struct zap *z, bool armed, const uint8_t *r,
+		      uint8_t *want, uint32_t off, uint32_t len,
+		      const uint8_t *sent, const char *what)
+{
+	size_t i, lo = armed ? (size_t)z->first * PAGE : off;
+	size_t hi = armed ? (size_t)(z->first + z->npages) * PAGE : off;
+
+	lo = lo < off ? lo : off;
+	hi = hi > off + len ? hi : off + len;
+	for (i = lo; i < hi; i++) {
+		bool in = sent && i >= off && i < off + len;
+		bool hit = zap_hit(z, armed, i);
+		uint8_t ev = zap_value(z, want, i);
+		bool ok;
+
+		if (in && hit)
+			ok = r[i] == sent[i - off] || r[i] == ev;
+		else if (in)
+			ok = r[i] == sent[i - off];
+		else if (hit)
+			ok = r[i] == ev;
+		else
+			ok = r[i] == want[i];
+		if (!ok)
+			CHECK(0, "%s %s (%s): byte %zu (op at %u, %u bytes; "
+			      "event on pages %u+%u) is 0x%02x, want 0x%02x "
+			      "(event 0x%02x)", what, z->name, armed ?
+			      "event armed" : "no event", i, off, len,
+			      z->first, z->npages, r[i], in ? sent[i - off] :
+			      want[i], ev);
+	}
+	memcpy(want + lo, r + lo, hi - lo);
+}
+
+/* The READ's bytes: what the region held, or what the event left. */
+static void zap_check_read(const struct zap *z, bool armed,
+			   const uint8_t *got, const uint8_t *want,
+			   uint32_t off, uint32_t len)
+{
+	size_t i;
+
+	for (i = off; i < off + len; i++) {
+		bool ok = got[i - off] == want[i];
+
+		if (!ok && zap_hit(z, armed, i))
+			ok = !got[i - off] || got[i - off] == zap_value(z, want,
+									 i);
+		CHECK(ok, "READ during %s (%s): byte %zu is 0x%02x, want 0x%02x",
+		      z->name, armed ? "event armed" : "no event", i,
+		      got[i - off], want[i]);
+	}
+}
+
+/* One 8-byte atomic at @off with or without the event: check it. */
+static void zap_atomic(const struct zap *z, bool armed, uint8_t *r,
+		       struct ibv_mr *mr, uint8_t *want, uint32_t off,
+		       struct src *got)
+{
+	bool cas = rnd() & 1;
+	uint64_t w, ev = 0, v = rnd(), old, now;
+
+	memcpy(&w, want + off, 8);
+	if (strcmp(z->name, "dontneed"))
+		ev = w;
+	race_atomic(cas ? IBV_WR_ATOMIC_CMP_AND_SWP :
+		    IBV_WR_ATOMIC_FETCH_AND_ADD, r + off, mr->rkey,
+		    cas ? w : v, v, got->buf, got->mr->lkey);
+	while (__atomic_load_n(&z->go, __ATOMIC_ACQUIRE))
+		sleep_us(100);
+	memcpy(&old, got->buf, 8);
+	memcpy(&now, r + off, 8);
+	if (!armed || !zap_hit(z, armed, off)) {
+		CHECK(old == w && now == (cas ? v : w + v), "%s during %s (no "
+		      "event on it): old 0x%" PRIx64 " now 0x%" PRIx64 ", want "
+		      "0x%" PRIx64 " then 0x%" PRIx64, cas ? "compare-and-swap"
+		      : "fetch-and-add", z->name, old, now, w, cas ? v : w + v);
+	} else {
+		/* before the event, after it, or lost in mremap's window */
+		CHECK((old == w || old == 0) &&
+		      (now == ev || now == (cas ? v : old + v)),
+		      "%s during %s: old 0x%" PRIx64 " now 0x%" PRIx64
+		      " (was 0x%" PRIx64 ")", cas ? "compare-and-swap" :
+		      "fetch-and-add", z->name, old, now, w);
+	}
+	zap_check(z, armed, r, want, off, 8, (uint8_t *)&now,
+		  "the region after an atomic");
+}
+
+static void zap_traffic(struct zap *z, uint8_t *r, struct ibv_mr *mr,
+			uint8_t *want)
+{
+	uint64_t start = now_ms(), ops = 0, armed_ops = 0, ms = RACE_MS;
+	struct src s, got;
+	struct ibv_wc wc;
+	uint32_t off, len;
+	bool armed;
+	int op;
+
+	if (getenv("MM_RACE_MS"))
+		ms = strtoull(getenv("MM_RACE_MS"), NULL, 0);
+	src_init(&s, RACE_LEN);
+	src_init(&got, RACE_LEN);
+	while (now_ms() - start < ms || armed_ops < 10) {
+		op = rnd() % 4;
+		len = op == 3 ? 8 : 1 + rnd() % (128 << 10);
+		off = rnd() % (RACE_LEN - len);
+		if (op == 3)
+			off &= ~7u;
+		armed = rnd() & 1;
+		if (armed) {
+			/* 1 to 32 pages that overlap the transfer */
+			z->npages = 1 + rnd() % 32;
+			z->first = off / PAGE - rnd() % z->npages;
+			if (z->first > off / PAGE)
+				z->first = 0;
+			if (z->first + z->npages > RACE_LEN / PAGE)
+				z->npages = RACE_LEN / PAGE - z->first;
+			armed_ops++;
+			__atomic_store_n(&z->go, 1, __ATOMIC_RELEASE);
+		}
+		switch (op) {
+		case 0:
+			fill_random(s.buf, len);
+			rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, r + off,
+			     mr->rkey, len, "WRITE during the race");
+			break;
+		case 1:
+			rdma(IBV_WR_RDMA_READ, got.buf, got.mr->lkey, r + off,
+			     mr->rkey, len, "READ during the race");
+			break;
+		case 2:
+			fill_random(s.buf, len);
+			post_recv1(P.b.qp, 77, r + off, len, mr->lkey);
+			post1(P.a.qp, 78, IBV_WR_SEND, s.buf, len, s.mr->lkey,
+			      0, 0);
+			expect_ok(P.a.scq, &wc, 78, IBV_WC_SEND, P.a.qp,
+				  "SEND during the race");
+			expect_ok(P.b.rcq, &wc, 77, IBV_WC_RECV, P.b.qp,
+				  "RECV into ODP during the race");
+			break;
+		default:
+			zap_atomic(z, armed, r, mr, want, off, &got);
+			ops++;
+			continue;
+		}
+		while (__atomic_load_n(&z->go, __ATOMIC_ACQUIRE))
+			sleep_us(100);
+		if (op == 1)
+			zap_check_read(z, armed, got.buf, want, off, len);
+		zap_check(z, armed, r, want, off, len, op == 1 ? NULL : s.buf,
+			  op == 1 ? "the region after a READ" :
+			  "the region after a WRITE or SEND");
+		ops++;
+	}
+	z->stop = 1;
+	ht_log("  %s: %" PRIu64 " RDMA ops, %" PRIu64 " with an event armed, "
+	       "%lu events", z->name, ops, armed_ops, z->rounds);
+	check_bytes(r, want, RACE_LEN, "the region after the race, by CPU");
+	race_end(r, mr, want, &s, &got);
+}
+
+static void zap_one(const char *event, bool implicit)
+{
+	uint8_t *r = map_anon(RACE_LEN), *want = malloc(RACE_LEN);
+	struct zap z = { .name = event, .r = r };
+	struct ibv_mr *mr;
+	pthread_t t;
+
+	CHECK(want, "malloc");
+	/* where mremap parks the pages, reserved */
+	z.scratch = mmap(NULL, RACE_LEN, PROT_NONE, MAP_PRIVATE |
+			 MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(z.scratch != MAP_FAILED, "mmap: %s", strerror(errno));
+	fill_random(want, RACE_LEN);
+	memcpy(r, want, RACE_LEN);
+	mr = region(r, RACE_LEN, implicit);
+	CHECK(!pthread_create(&t, NULL, zap_fn, &z), "pthread_create");
+	zap_traffic(&z, r, mr, want);
+	pthread_join(t, NULL);
+	region_done(mr);
+	munmap(r, RACE_LEN);
+	munmap(z.scratch, RACE_LEN);
+	free(want);
+}
+
+static void case_race_zap(void)
+{
+	static const char *const events[] = { "dontneed", "mremap" };
+
+	race_events(events, ARRAY_SIZE(events), zap_one);
+}
 
 /* ---- device removal under traffic (tests/cases/removal.sh) ---- */
 
@@ -1460,6 +1882,7 @@ static const struct test_case cases[] = {
 	{ "implicit_vmas", case_implicit_vmas },
 	{ "munmap_hole", case_munmap_hole },
 	{ "race", case_race },
+	{ "race_zap", case_race_zap },
 };
 
 int main(int argc, char **argv)
