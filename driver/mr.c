@@ -114,6 +114,7 @@ static void *hmmnic_frwr_addr(struct hmmnic_mr *mr, u64 iova, u64 len,
 	u64 off, block = BIT_ULL(map->shift);
 	unsigned long idx;
 
+	lockdep_assert_held(&mr->frwr_lock);
 	if (!mr->frwr_valid || iova < map->iova || len > map->length ||
 	    iova - map->iova > map->length - len)
 		return NULL;

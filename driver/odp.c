@@ -26,6 +26,7 @@
 #include <linux/hmm.h>
 #include <linux/highmem.h>
 #include <linux/mmu_notifier.h>
+#include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -440,17 +441,40 @@ static struct page *hmmnic_odp_data_page(struct hmmnic_odp *odp,
  *
  * odp->lock is held with the entry valid, so the page is still mapped:
  * truncation and writeback must invalidate the mirror first, which waits
- * for the lock. That is what makes folio_mark_dirty() safe without the
- * folio lock, and a folio that is dirty already needs nothing: whoever
+ * for the lock, and a folio that is dirty already needs nothing: whoever
  * cleans it invalidates the mirror before, and the next write faults.
+ * An anonymous folio is marked here (swap_dirty_folio() and
+ * noop_dirty_folio() only set the flag). A file folio's ->dirty_folio may
+ * sleep (iomap allocates its per-folio state) and wants the folio lock:
+ * return it referenced, for hmmnic_odp_dirty_file() once the lock is
+ * dropped. The bytes are in it by then, so a writeback that started
+ * meanwhile writes them, and the late mark costs one more writeback at
+ * most.
  */
-static void hmmnic_odp_dirty(struct hmmnic_odp *odp, struct page *page)
+static struct folio *hmmnic_odp_dirty(struct hmmnic_odp *odp,
+				      struct page *page)
 {
 	struct folio *folio = page_folio(page);
 
 	lockdep_assert_held(&odp->lock);
-	if (!folio_test_dirty(folio))
+	if (folio_test_dirty(folio))
+		return NULL;
+	if (folio_test_anon(folio)) {
 		folio_mark_dirty(folio);
+		return NULL;
+	}
+	folio_get(folio);
+	return folio;
+}
+
+static void hmmnic_odp_dirty_file(struct folio *folio)
+{
+	might_sleep();
+	folio_lock(folio);
+	/* truncated meanwhile: the mark is harmless, the folio goes */
+	folio_mark_dirty(folio);
+	folio_unlock(folio);
+	folio_put(folio);
 }
 
 /*
@@ -466,6 +490,7 @@ static int hmmnic_odp_page_do(struct hmmnic_odp *odp, unsigned long idx,
 {
 	unsigned long flags = HMM_PFN_REQ_FAULT |
 			      (write ? HMM_PFN_REQ_WRITE : 0);
+	struct folio *file = NULL;
 	int tries, err;
 	void *kva;
 
@@ -483,8 +508,10 @@ static int hmmnic_odp_page_do(struct hmmnic_odp *odp, unsigned long idx,
 			fn(kva + pg_off, n, arg);
 			kunmap_local(kva);
 			if (write)
-				hmmnic_odp_dirty(odp, page);
+				file = hmmnic_odp_dirty(odp, page);
 			spin_unlock(&odp->lock);
+			if (file)
+				hmmnic_odp_dirty_file(file);
 			return 0;
 		}
 		spin_unlock(&odp->lock);
@@ -640,6 +667,30 @@ bool hmmnic_odp_resident(struct hmmnic_mr *mr, u64 iova, u64 len,
 /* ---- prefetch ---- */
 
 /*
+ * The first address at or after @va, below @end, that the owner has
+ * mapped; @end if none. An implicit region's NO_FAULT prefetch skips the
+ * holes this way rather than making a child for each 2 MiB of them (an
+ * SGE may span 4 GiB of nothing).
+ */
+static unsigned long hmmnic_odp_next_mapped(struct hmmnic_mr *mr,
+					    unsigned long va,
+					    unsigned long end)
+{
+	struct vm_area_struct *vma;
+	unsigned long next = end;
+
+	if (!mmget_not_zero(mr->mm))
+		return end;
+	mmap_read_lock(mr->mm);
+	vma = find_vma(mr->mm, va);
+	if (vma && vma->vm_start < end)
+		next = max(va, vma->vm_start);
+	mmap_read_unlock(mr->mm);
+	mmput(mr->mm);
+	return next;
+}
+
+/*
  * hmmnic_odp_prefetch - mirror [@iova, @iova + @len) of @mr ahead of use
  * @how: HMMNIC_ADVISE_WRITE to fault writable, HMMNIC_ADVISE_NO_FAULT to
  *       take only the pages that are present already, HMMNIC_ADVISE_RNR
@@ -659,6 +710,11 @@ int hmmnic_odp_prefetch(struct hmmnic_mr *mr, u64 iova, u64 len, int how)
 		struct hmmnic_odp *odp;
 		unsigned long idx, n;
 
+		if (!mr->odp && (how & HMMNIC_ADVISE_NO_FAULT)) {
+			va = hmmnic_odp_next_mapped(mr, va, end);
+			if (va >= end)
+				break;
+		}
 		odp = hmmnic_odp_span_get(mr, va);
 		if (IS_ERR(odp))
 			return PTR_ERR(odp);

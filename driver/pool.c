@@ -474,6 +474,7 @@ static void hmmnic_chunk_revive(struct hmmnic_pool *pool,
 {
 	unsigned long i;
 
+	lockdep_assert_held(&pool->lock);
 	chunk->removing = false;
 	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++)
 		if (!chunk->pages[i].used)

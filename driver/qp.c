@@ -79,6 +79,7 @@ static void hmmnic_qp_set_state(struct hmmnic_qp *qp, enum ib_qp_state state)
  */
 void hmmnic_qp_error(struct hmmnic_qp *qp, bool fatal)
 {
+	lockdep_assert_held(&qp->mutex);
 	if (qp->state == IB_QPS_ERR || qp->state == IB_QPS_RESET)
 		return;
 	hmmnic_qp_set_state(qp, IB_QPS_ERR);

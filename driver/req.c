@@ -707,6 +707,7 @@ static void hmmnic_qp_flush(struct hmmnic_qp *qp)
 	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
 	u32 n;
 
+	lockdep_assert_held(&qp->mutex);
 	timer_delete(&qp->retry_timer);
 	timer_delete(&qp->rnr_timer);
 	hmmnic_qp_drain(qp);

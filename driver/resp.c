@@ -585,6 +585,7 @@ static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
 	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
 	struct hmmnic_res *res;
+	u32 last;
 
 	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DUP_REQUESTS);
 	if (pkt->flags & HMMNIC_F_READ) {
@@ -596,9 +597,21 @@ static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 		if (qp->resp.reading == res &&
 		    hmmnic_psn_diff(pkt->psn, res->next_psn) >= 0)
 			return;
+		last = res->last_psn;
 		res->first_psn = pkt->psn;
+		if (qp->resp.reading == res)
+			qp->resp.reading = NULL;
 		if (!hmmnic_resp_read_setup(qp, skb, res)) {
 			res->valid = false;
+			return;
+		}
+		/*
+		 * A READ asked again from a later PSN ends where it did: the
+		 * PSNs beyond belong to the requests that followed.
+		 */
+		if (res->last_psn != last) {
+			res->valid = false;
+			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
 			return;
 		}
 		qp->resp.reading = res;

@@ -40,6 +40,9 @@
  * - prefetch: ibv_advise_mr PREFETCH_WRITE with FLUSH mirrors the pages
  *   (no fault afterwards), PREFETCH_NO_FAULT adds none, asynchronous
  *   prefetch completes in the background.
+ * - prefetch_holes: NO_FAULT through an implicit region over 3 GiB with one
+ *   16-page mapping skips the holes (page_prefetch grows by at most 512)
+ *   and mirrors the mapped pages.
  * - rnr: with fault_mode=rnr, a WRITE, a SEND and an atomic on untouched
  *   memory are answered with RNR NAKs until the pages are in, and still
  *   land intact.
@@ -967,6 +970,45 @@ static void set_fault_mode(const char *mode)
 	write_file(FAULT_MODE, mode);
 }
 
+/*
+ * PREFETCH_NO_FAULT through an implicit region over 3 GiB of address space
+ * that holds one 16-page mapping: the holes are skipped, not walked 2 MiB
+ * child by 2 MiB child, and the mapped pages are mirrored.
+ */
+static void case_prefetch_holes(struct pair *p)
+{
+	const size_t span = 3ULL << 30, len = 16 * PAGE;
+	struct ibv_mr *imr = ibv_reg_mr(pd, NULL, SIZE_MAX, ODP);
+	uint8_t *base, *buf, *src = map_anon(len);
+	struct ibv_mr *smr = reg(pd, src, len, ACCESS_ALL);
+	long long pf0, f0;
+
+	CHECK(imr, "implicit reg_mr: %s", strerror(errno));
+	/* reserve the span, keep 16 pages in its middle mapped */
+	base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		    MAP_NORESERVE, -1, 0);
+	CHECK(base != MAP_FAILED, "mmap: %s", strerror(errno));
+	buf = base + span / 2;
+	CHECK(!munmap(base, span / 2) && !munmap(buf + len, span / 2 - len) &&
+	      !mprotect(buf, len, PROT_READ | PROT_WRITE), "munmap/mprotect");
+	memset(buf, 0x5a, len);
+	pf0 = mr_attr(imr, "page_prefetch");
+	advise(imr, base, span, IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
+	       IBV_ADVISE_MR_FLAG_FLUSH);
+	CHECK(mr_attr(imr, "page_prefetch") - pf0 <= 512, "NO_FAULT over the "
+	      "holes walked %lld pages", mr_attr(imr, "page_prefetch") - pf0);
+	f0 = mr_attr(imr, "page_faults");
+	fill_random(src, len);
+	rdma(p, IBV_WR_RDMA_WRITE, src, len, smr->lkey, buf, imr->rkey,
+	     "WRITE after NO_FAULT over holes");
+	check_bytes(buf, src, len, "WRITE after NO_FAULT over holes");
+	CHECK(mr_attr(imr, "page_faults") == f0, "the 16 mapped pages were "
+	      "not mirrored: %lld faults", mr_attr(imr, "page_faults") - f0);
+	CHECK(!ibv_dereg_mr(smr) && !ibv_dereg_mr(imr), "dereg_mr");
+	munmap(buf, len);
+	munmap(src, len);
+}
+
 static void case_rnr(struct pair *p)
 {
 	uint8_t *r = map_anon(REGION), *src = map_anon(REGION);
@@ -1275,6 +1317,7 @@ static const struct odp_case cases[] = {
 	{ "migrate", case_migrate, NULL },
 	{ "trace", case_trace, NULL },
 	{ "prefetch", case_prefetch, NULL },
+	{ "prefetch_holes", case_prefetch_holes, NULL },
 	{ "rnr", case_rnr, NULL },
 	{ "provider_modes", NULL, case_provider_modes },
 	{ "race_munmap", NULL, case_race_munmap },
