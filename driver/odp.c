@@ -443,8 +443,8 @@ static struct page *hmmnic_odp_data_page(struct hmmnic_odp *odp,
  * truncation and writeback must invalidate the mirror first, which waits
  * for the lock, and a folio that is dirty already needs nothing: whoever
  * cleans it invalidates the mirror before, and the next write faults.
- * An anonymous folio is marked here (swap_dirty_folio() and
- * noop_dirty_folio() only set the flag). A file folio's ->dirty_folio may
+ * An anonymous folio or a device page is marked here (swap_dirty_folio()
+ * and noop_dirty_folio() only set the flag). A file folio's ->dirty_folio may
  * sleep (iomap allocates its per-folio state) and wants the folio lock:
  * return it referenced, for hmmnic_odp_dirty_file() once the lock is
  * dropped. The bytes are in it by then, so a writeback that started
@@ -459,7 +459,14 @@ static struct folio *hmmnic_odp_dirty(struct hmmnic_odp *odp,
 	lockdep_assert_held(&odp->lock);
 	if (folio_test_dirty(folio))
 		return NULL;
-	if (folio_test_anon(folio)) {
+	/*
+	 * Only page cache folios wait: a device page of the pool (mapped or
+	 * still being staged, with no mapping yet) is marked now, or a
+	 * staging fixup that finds it clean would leave the bytes in a clean
+	 * system page.
+	 */
+	if (folio_test_anon(folio) || !folio->mapping ||
+	    is_zone_device_page(page)) {
 		folio_mark_dirty(folio);
 		return NULL;
 	}
@@ -667,27 +674,36 @@ bool hmmnic_odp_resident(struct hmmnic_mr *mr, u64 iova, u64 len,
 /* ---- prefetch ---- */
 
 /*
- * The first address at or after @va, below @end, that the owner has
- * mapped; @end if none. An implicit region's NO_FAULT prefetch skips the
- * holes this way rather than making a child for each 2 MiB of them (an
- * SGE may span 4 GiB of nothing).
+ * The first readable mapping of the owner in [@va, @end): its start (or
+ * @va) in *@next and its end in *@vend; *@next = @end if there is none.
+ * An implicit region's NO_FAULT prefetch skips holes, PROT_NONE
+ * reservations and PFN/IO mappings this way, rather than making a child
+ * for each 2 MiB of them (an SGE may span 4 GiB of nothing). The walk is
+ * bounded by the number of mappings. Return: 0, or -EFAULT when the owner
+ * has exited.
  */
-static unsigned long hmmnic_odp_next_mapped(struct hmmnic_mr *mr,
-					    unsigned long va,
-					    unsigned long end)
+static int hmmnic_odp_next_mapped(struct hmmnic_mr *mr, unsigned long va,
+				  unsigned long end, unsigned long *next,
+				  unsigned long *vend)
 {
 	struct vm_area_struct *vma;
-	unsigned long next = end;
 
 	if (!mmget_not_zero(mr->mm))
-		return end;
+		return -EFAULT;
+	*next = end;
 	mmap_read_lock(mr->mm);
-	vma = find_vma(mr->mm, va);
-	if (vma && vma->vm_start < end)
-		next = max(va, vma->vm_start);
+	for (vma = find_vma(mr->mm, va); vma && vma->vm_start < end;
+	     vma = find_vma(mr->mm, vma->vm_end)) {
+		if (!(vma->vm_flags & VM_READ) ||
+		    (vma->vm_flags & (VM_IO | VM_PFNMAP)))
+			continue;
+		*next = max(va, vma->vm_start);
+		*vend = min(end, vma->vm_end);
+		break;
+	}
 	mmap_read_unlock(mr->mm);
 	mmput(mr->mm);
-	return next;
+	return 0;
 }
 
 /*
@@ -702,24 +718,28 @@ int hmmnic_odp_prefetch(struct hmmnic_mr *mr, u64 iova, u64 len, int how)
 			      HMM_PFN_REQ_FAULT |
 			      (how & HMMNIC_ADVISE_WRITE ? HMM_PFN_REQ_WRITE : 0);
 	unsigned long va = hmmnic_odp_va(mr, iova);
-	unsigned long end = va + len;
+	unsigned long end = va + len, vend;
+	bool skip = !mr->odp && (how & HMMNIC_ADVISE_NO_FAULT);
 	int err = 0;
 
 	va &= PAGE_MASK;
+	vend = skip ? va : end;
 	while (va < end && !err) {
 		struct hmmnic_odp *odp;
 		unsigned long idx, n;
 
-		if (!mr->odp && (how & HMMNIC_ADVISE_NO_FAULT)) {
-			va = hmmnic_odp_next_mapped(mr, va, end);
-			if (va >= end)
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (skip && va >= vend) {
+			err = hmmnic_odp_next_mapped(mr, va, end, &va, &vend);
+			if (err || va >= end)
 				break;
 		}
 		odp = hmmnic_odp_span_get(mr, va);
 		if (IS_ERR(odp))
 			return PTR_ERR(odp);
 		idx = (va - odp->start) >> PAGE_SHIFT;
-		n = min3(DIV_ROUND_UP(end - va, PAGE_SIZE), odp->npages - idx,
+		n = min3(DIV_ROUND_UP(vend - va, PAGE_SIZE), odp->npages - idx,
 			 (unsigned long)HMMNIC_FAULT_BATCH);
 		if (!(how & HMMNIC_ADVISE_RNR))
 			trace_hmmnic_odp_prefetch(mr, va, n, how);
