@@ -797,7 +797,14 @@ static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
 	hmmnic_pool_make_room(pool, n);
 	mmap_read_lock(mr->mm);
 	vma = vma_lookup(mr->mm, start);
-	if (vma) {
+	/*
+	 * Not in a mapping KSM may merge: ksmd maps a merged page at two
+	 * addresses before it gives the page its stable node, and a page
+	 * collected in that window has a migration entry that the restore's
+	 * rmap walk cannot find (a later pagemap read or fault hit BUG in
+	 * pfn_swap_entry_to_page).
+	 */
+	if (vma && !(vma->vm_flags & VM_MERGEABLE)) {
 		args.vma = vma;
 		args.end = min(args.end, vma->vm_end);
 		if (!migrate_vma_setup(&args)) {

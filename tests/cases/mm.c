@@ -58,7 +58,8 @@
  *   collapses the region's THP, lets ksmd merge its identical pages, or
  *   pages it out; afterwards RDMA and the CPU agree with what the traffic
  *   wrote, byte for byte. MM_RACE_MS per event (default 2500);
- *   MM_RACE_EVENTS="pageout fork" runs only the events it names.
+ *   MM_RACE_EVENTS="pageout fork" runs only the events it names; MM_SWAP=loop
+ *   swaps to a loop device instead of zram.
  *
  *   mm [CASE...]
  *   mm --traffic FILE   RDMA on staged ODP pages until the device goes
@@ -196,9 +197,12 @@ static void swap_off(void)
 	swap_dev = "";
 }
 
+/* zram, or MM_SWAP=loop for the block device */
 static void swap_on(void)
 {
-	swap_use("zram");
+	const char *dev = getenv("MM_SWAP");
+
+	swap_use(dev && !strcmp(dev, "loop") ? "loop" : "zram");
 }
 
 /* Page out [buf, buf + len) (retried: reclaim may skip a busy page). */
