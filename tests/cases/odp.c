@@ -475,8 +475,19 @@ static void case_mremap(void)
 	free(want);
 }
 
-static void case_fork(struct pair *p)
+/*
+ * The fork cases' pairs wait 4 s per try for an ACK (timeout 20): a fork
+ * holds the process's mmap lock, which the responder's faults need, and
+ * on a KASAN kernel a fork, or the COW breaks of a WRITE after it, takes
+ * longer than the default 67 ms many times.
+ */
+static const struct rc_opts race_opts = {
+	.timeout = 20, .retry_cnt = 7, .rnr_retry = 7,
+};
+
+static void case_fork(void)
 {
+	struct pair q, *p = &q;
 	uint8_t *r = map_anon(REGION), *want = malloc(REGION);
 	uint8_t *src = map_anon(REGION);
 	struct ibv_mr *mr = reg(pd, r, REGION, ODP);
@@ -486,6 +497,7 @@ static void case_fork(struct pair *p)
 	pid_t pid;
 
 	CHECK(want && !pipe(to_child) && !pipe(to_parent), "setup");
+	pair_create(p, &race_opts);
 	fill_pattern(r, REGION, 0x11);
 	read_check(p, r, mr->rkey, r, REGION, "READ before fork");
 
@@ -523,6 +535,7 @@ static void case_fork(struct pair *p)
 	CHECK(WIFEXITED(status) && !WEXITSTATUS(status),
 	      "child saw the wrong bytes (status 0x%x)", status);
 	check_bytes(r, src, REGION, "parent after the child exited");
+	pair_destroy(p);
 	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
 	munmap(r, REGION);
 	munmap(src, REGION);
@@ -1101,15 +1114,6 @@ static void *race_cpu(void *arg)
 	return NULL;
 }
 
-/*
- * The race's pair waits 4 s per try for an ACK (timeout 20): a fork holds
- * the process's mmap lock, which the responder's faults need, and on a
- * KASAN kernel a fork takes longer than the default 67 ms many times.
- */
-static const struct rc_opts race_opts = {
-	.timeout = 20, .retry_cnt = 7, .rnr_retry = 7,
-};
-
 static void race(int do_fork)
 {
 	struct pair pr, *p = &pr;
@@ -1310,7 +1314,7 @@ static const struct odp_case cases[] = {
 	{ "munmap", case_munmap, NULL },
 	{ "dontneed", case_dontneed, NULL },
 	{ "mremap", NULL, case_mremap },
-	{ "fork", case_fork, NULL },
+	{ "fork", NULL, case_fork },
 	{ "mprotect", NULL, case_mprotect },
 	{ "unmapped", NULL, case_unmapped },
 	{ "fault_errors", NULL, case_fault_errors },
