@@ -160,6 +160,9 @@ static int hmmnic_frwr_copy(struct hmmnic_mr *mr, u64 iova, void *buf,
  * @buf: the kernel buffer
  * @len: bytes to copy
  * @to_mr: copy @buf into the region, rather than the region into @buf
+ *
+ * Return: 0, or what the ODP or fast-registration layer failed with
+ * (-EFAULT, -EPERM, -EBUSY, -ENOMEM).
  */
 int hmmnic_mr_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
 		   bool to_mr)
