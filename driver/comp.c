@@ -59,6 +59,7 @@ static void hmmnic_comp_go_back(struct hmmnic_qp *qp, u32 psn)
 static void hmmnic_comp_progress(struct hmmnic_qp *qp)
 {
 	qp->req.gap_valid = false;
+	qp->req.busy.tries = 0;
 	qp->req.retry_left = qp->attr.retry_cnt;
 	qp->req.rnr_left = qp->attr.rnr_retry;
 	if (hmmnic_psn_diff(qp->req.max_psn, qp->req.una) > 0)
@@ -112,6 +113,24 @@ static void hmmnic_comp_fail(struct hmmnic_qp *qp, enum ib_wc_status status)
 	if (hmmnic_tail_busy(qp))
 		hmmnic_req_complete(qp, status);
 	hmmnic_qp_error(qp, false);
+}
+
+/*
+ * The response could not be placed: hmmnic_sge_copy() failed with @err.
+ * A transient failure is as if the response was lost, but without the
+ * wait for the timer: ask again from it. The responder answers a
+ * duplicate READ from its memory and a duplicate atomic from the result
+ * it kept, so nothing executes twice.
+ */
+static void hmmnic_comp_place_failed(struct hmmnic_qp *qp, int err)
+{
+	if (hmmnic_err_transient(err) &&
+	    hmmnic_busy_retry(qp, &qp->req.busy)) {
+		qp->req.gap_valid = false;
+		hmmnic_comp_go_back(qp, qp->req.una);
+		return;
+	}
+	hmmnic_comp_fail(qp, hmmnic_sge_status(err));
 }
 
 static void hmmnic_comp_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
@@ -190,9 +209,9 @@ static void hmmnic_comp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
 	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
 	struct hmmnic_send_wqe *wqe;
 	struct hmmnic_swqe_state *st;
-	enum ib_wc_status status;
 	u64 offset;
 	u32 idx;
+	int err;
 
 	if (!hmmnic_comp_response_ok(qp, pkt->psn, false)) {
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_DUPLICATE);
@@ -214,10 +233,10 @@ static void hmmnic_comp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_MALFORMED);
 		return;
 	}
-	status = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, offset,
-				 hmmnic_pkt_payload(skb), pkt->paylen, true);
-	if (status != IB_WC_SUCCESS) {
-		hmmnic_comp_fail(qp, status);
+	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, offset,
+			      hmmnic_pkt_payload(skb), pkt->paylen, true);
+	if (err) {
+		hmmnic_comp_place_failed(qp, err);
 		return;
 	}
 	qp->req.una = hmmnic_psn_add(pkt->psn, 1);
@@ -231,8 +250,8 @@ static void hmmnic_comp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
 	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
 	struct hmmnic_atmack *ack;
 	struct hmmnic_send_wqe *wqe;
-	enum ib_wc_status status;
 	u64 orig;
+	int err;
 
 	if (!hmmnic_comp_response_ok(qp, pkt->psn, true)) {
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_DUPLICATE);
@@ -241,10 +260,10 @@ static void hmmnic_comp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
 	wqe = hmmnic_tail_wqe(qp);
 	ack = hmmnic_pkt_eth(skb, HMMNIC_F_ATMACK);
 	orig = be64_to_cpu(ack->orig);
-	status = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, &orig,
-				 sizeof(orig), true);
-	if (status != IB_WC_SUCCESS) {
-		hmmnic_comp_fail(qp, status);
+	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, &orig,
+			      sizeof(orig), true);
+	if (err) {
+		hmmnic_comp_place_failed(qp, err);
 		return;
 	}
 	qp->req.una = hmmnic_psn_add(pkt->psn, 1);

@@ -51,6 +51,15 @@
 #define HMMNIC_TX_WINDOW	256
 /* Packets queued on the netdev beyond which senders wait a jiffy. */
 #define HMMNIC_TX_QUEUE_MAX	128
+/*
+ * Transient memory failures in a row (hmmnic_err_transient()) after which
+ * a requester or a READ responder gives up and fails the work request or
+ * the connection. An ODP fault that returns -EBUSY has lost to
+ * invalidations for HMM_RANGE_DEFAULT_TIMEOUT already.
+ */
+#define HMMNIC_BUSY_RETRIES	16
+/* Delay before the next try after one, in ms. */
+#define HMMNIC_BUSY_DELAY_MS	10
 /* Packets a QP worker handles before it yields the CPU. */
 #define HMMNIC_WORK_BUDGET	64
 /*
@@ -486,6 +495,12 @@ struct hmmnic_swqe_state {
  * serializes it with modify_qp and destroy_qp. The receive path only
  * queues packets on @rxq and schedules @work.
  */
+/* Transient failures in a row of one stage of a QP (hmmnic_busy_retry()) */
+struct hmmnic_busy {
+	u32 tries;
+	unsigned long until;	/* jiffies: no new try before */
+};
+
 struct hmmnic_qp {
 	struct ib_qp ibqp;
 	struct hmmnic_dev *hdev;
@@ -541,6 +556,7 @@ struct hmmnic_qp {
 		u32 rd_atomic;		/* READ/ATOMIC outstanding */
 		u32 retry_left;
 		u32 rnr_left;
+		struct hmmnic_busy busy;	/* a packet that must wait */
 		bool rnr_wait;		/* waiting for the RNR timer */
 		bool need_retry;	/* timer fired: go back N */
 		bool gap_valid;		/* went back to gap_psn already */
@@ -569,6 +585,7 @@ struct hmmnic_qp {
 		u32 res_head;
 		/* a READ being answered */
 		struct hmmnic_res *reading;
+		struct hmmnic_busy busy;	/* a response that must wait */
 	} resp;
 };
 
@@ -691,9 +708,24 @@ int hmmnic_mr_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
 		   bool to_mr);
 int hmmnic_mr_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
 		     u64 swap, u64 *orig);
-enum ib_wc_status hmmnic_sge_copy(struct hmmnic_qp *qp,
-				  const struct hmmnic_sge *sge, u32 num_sge,
-				  u64 offset, void *buf, u64 len, bool to_sge);
+int hmmnic_sge_copy(struct hmmnic_qp *qp, const struct hmmnic_sge *sge,
+		    u32 num_sge, u64 offset, void *buf, u64 len, bool to_sge);
+
+/* The completion status of a failed hmmnic_sge_copy(). */
+static inline enum ib_wc_status hmmnic_sge_status(int err)
+{
+	return err == -EMSGSIZE ? IB_WC_LOC_LEN_ERR : IB_WC_LOC_PROT_ERR;
+}
+
+/*
+ * An access to registered memory that may succeed if tried again: an ODP
+ * fault that invalidations kept beating (-EBUSY) or that had no memory.
+ */
+static inline bool hmmnic_err_transient(int err)
+{
+	return err == -EBUSY || err == -ENOMEM;
+}
+
 struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 				 u64 iova, int access, struct ib_udata *udata);
 struct ib_mr *hmmnic_get_dma_mr(struct ib_pd *ibpd, int access);
@@ -741,6 +773,7 @@ int hmmnic_odp_prefetch(struct hmmnic_mr *mr, u64 iova, u64 len, int how);
 void hmmnic_odp_advise_async(struct hmmnic_mr *mr, u64 iova, u64 len,
 			     int how);
 
+void hmmnic_odp_debugfs(struct dentry *root);
 void hmmnic_odp_span_hold(struct hmmnic_odp *odp);
 void hmmnic_odp_span_put(struct hmmnic_mr *mr, struct hmmnic_odp *odp);
 
@@ -801,6 +834,14 @@ unsigned int hmmnic_headroom(struct hmmnic_dev *hdev);
 bool hmmnic_addr_is_local(const struct hmmnic_av *av);
 bool hmmnic_tx_busy(const struct hmmnic_av *av);
 void hmmnic_qp_tx_wait(struct hmmnic_qp *qp);
+bool hmmnic_busy_retry(struct hmmnic_qp *qp, struct hmmnic_busy *busy);
+
+/* Is the stage waiting after a transient failure? */
+static inline bool hmmnic_busy_waiting(const struct hmmnic_busy *busy)
+{
+	return busy->tries && time_before(jiffies, busy->until);
+}
+
 int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
 		__be16 sport, struct sk_buff *skb, bool may_inline);
 void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,

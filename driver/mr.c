@@ -559,12 +559,14 @@ int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
  * @len: bytes to copy
  * @to_sge: write into the SGEs (needs IB_ACCESS_LOCAL_WRITE)
  *
- * Return: IB_WC_SUCCESS, IB_WC_LOC_PROT_ERR for a bad key, PD, access or
- * range, IB_WC_LOC_LEN_ERR when the list is shorter than @offset + @len.
+ * Return: 0; -EACCES for a bad key, PD, access or range, or memory that
+ * cannot be reached; -EMSGSIZE when the list is shorter than @offset +
+ * @len; or a transient error (hmmnic_err_transient()) from an ODP fault
+ * that may succeed later. hmmnic_sge_status() turns an error into a
+ * completion status. Bytes copied before a failure stay copied.
  */
-enum ib_wc_status hmmnic_sge_copy(struct hmmnic_qp *qp,
-				  const struct hmmnic_sge *sge, u32 num_sge,
-				  u64 offset, void *buf, u64 len, bool to_sge)
+int hmmnic_sge_copy(struct hmmnic_qp *qp, const struct hmmnic_sge *sge,
+		    u32 num_sge, u64 offset, void *buf, u64 len, bool to_sge)
 {
 	int access = to_sge ? IB_ACCESS_LOCAL_WRITE : 0;
 	u32 i;
@@ -591,23 +593,23 @@ enum ib_wc_status hmmnic_sge_copy(struct hmmnic_qp *qp,
 		} else {
 			mr = hmmnic_mr_get(qp->hdev, sge[i].lkey);
 			if (!mr)
-				return IB_WC_LOC_PROT_ERR;
+				return -EACCES;
 			if (!hmmnic_mr_check(mr, qp->ibqp.pd,
 					     sge[i].addr + offset, n, access)) {
 				hmmnic_mr_put(mr);
-				return IB_WC_LOC_PROT_ERR;
+				return -EACCES;
 			}
 			err = hmmnic_mr_copy(mr, sge[i].addr + offset, buf, n,
 					     to_sge);
 			hmmnic_mr_put(mr);
 			if (err)
-				return IB_WC_LOC_PROT_ERR;
+				return hmmnic_err_transient(err) ? err : -EACCES;
 		}
 		buf += n;
 		len -= n;
 		offset = 0;
 	}
-	return len ? IB_WC_LOC_LEN_ERR : IB_WC_SUCCESS;
+	return len ? -EMSGSIZE : 0;
 }
 
 /*

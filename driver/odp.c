@@ -23,6 +23,7 @@
  * device's pool stay there, and the mirror holds their device-private
  * pfns (pool.c). The data path feeds the pool's staging policy.
  */
+#include <linux/fault-inject.h>
 #include <linux/hmm.h>
 #include <linux/highmem.h>
 #include <linux/mmu_notifier.h>
@@ -70,6 +71,37 @@ static const struct kernel_param_ops hmmnic_fault_mode_ops = {
 module_param_cb(fault_mode, &hmmnic_fault_mode_ops, NULL, 0644);
 MODULE_PARM_DESC(fault_mode,
 		 "ODP responder faults: sync (fault in the QP worker) or rnr (answer RNR NAK, fault asynchronously)");
+
+/*
+ * Fault injection for tests, with the kernel's own knobs (probability,
+ * times, interval, task-filter: Documentation/fault-injection) in
+ * debugfs hmmnic/fail_odp_fault: an ODP fault that fires fails with
+ * -EBUSY at once, as one does whose range invalidations kept taking away
+ * for HMM_RANGE_DEFAULT_TIMEOUT. Callers must treat that as "not now".
+ */
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+static DECLARE_FAULT_ATTR(hmmnic_fail_odp_fault);
+
+void hmmnic_odp_debugfs(struct dentry *root)
+{
+	fault_create_debugfs_attr("fail_odp_fault", root,
+				  &hmmnic_fail_odp_fault);
+}
+
+static bool hmmnic_odp_should_fail(unsigned long npages)
+{
+	return should_fail(&hmmnic_fail_odp_fault, npages << PAGE_SHIFT);
+}
+#else
+void hmmnic_odp_debugfs(struct dentry *root)
+{
+}
+
+static bool hmmnic_odp_should_fail(unsigned long npages)
+{
+	return false;
+}
+#endif
 
 /* The pgmap owner of @hdev's device-private pages. */
 static void *hmmnic_odp_owner(struct hmmnic_dev *hdev)
@@ -358,7 +390,8 @@ static int hmmnic_odp_fault(struct hmmnic_odp *odp, unsigned long idx,
 	trace_hmmnic_odp_fault_begin(mr, range.start, npages,
 				     flags & HMM_PFN_REQ_WRITE);
 	for (;;) {
-		if (time_after(jiffies, timeout)) {
+		if (time_after(jiffies, timeout) ||
+		    hmmnic_odp_should_fail(npages)) {
 			err = -EBUSY;
 			break;
 		}

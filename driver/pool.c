@@ -1057,6 +1057,7 @@ static void hmmnic_pool_debugfs(struct hmmnic_pool *pool)
 int hmmnic_debugfs_init(void)
 {
 	hmmnic_debugfs_root = debugfs_create_dir(HMMNIC_DRV_NAME, NULL);
+	hmmnic_odp_debugfs(hmmnic_debugfs_root);
 	return 0;
 }
 

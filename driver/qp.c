@@ -486,6 +486,34 @@ void hmmnic_qp_tx_wait(struct hmmnic_qp *qp)
 		mod_timer(&qp->tx_timer, jiffies + 1);
 }
 
+/**
+ * hmmnic_busy_retry - count a transient failure of one stage of @qp
+ * @qp: the QP
+ * @busy: the stage's record (the requester's or the READ responder's)
+ *
+ * A failure that the next try may not meet (no skb, an ODP fault that
+ * invalidations kept beating or that had no memory): the stage waits
+ * HMMNIC_BUSY_DELAY_MS (hmmnic_busy_waiting()) and the worker runs again
+ * then, up to HMMNIC_BUSY_RETRIES failures in a row.
+ *
+ * Return: true to try again later, false to give up (the record starts
+ * over).
+ */
+bool hmmnic_busy_retry(struct hmmnic_qp *qp, struct hmmnic_busy *busy)
+{
+	unsigned long delay = max(msecs_to_jiffies(HMMNIC_BUSY_DELAY_MS), 1UL);
+
+	lockdep_assert_held(&qp->mutex);
+	if (++busy->tries >= HMMNIC_BUSY_RETRIES) {
+		busy->tries = 0;
+		return false;
+	}
+	busy->until = jiffies + delay;
+	if (!READ_ONCE(qp->dying))
+		mod_timer(&qp->tx_timer, busy->until);
+	return true;
+}
+
 static int hmmnic_qp_resp_create(struct ib_qp *ibqp, struct ib_udata *udata)
 {
 	struct hmmnic_qp *qp = to_hqp(ibqp);
@@ -702,6 +730,8 @@ static void hmmnic_qp_reset(struct hmmnic_qp *qp)
 	qp->req.rd_atomic = 0;
 	qp->req.rnr_wait = false;
 	qp->req.need_retry = false;
+	qp->req.busy.tries = 0;
+	qp->resp.busy.tries = 0;
 	if (!qp->srq) {
 		struct hmmnic_queue_hdr *rq = hmmnic_queue_hdr(&qp->own_rq.queue);
 

@@ -315,15 +315,16 @@ static u8 hmmnic_req_opcode(struct hmmnic_send_wqe *wqe, u32 pkt, u32 npkts)
 	}
 }
 
-static enum ib_wc_status hmmnic_req_payload(struct hmmnic_qp *qp,
-					    struct hmmnic_send_wqe *wqe,
-					    u64 offset, void *buf, u32 len)
+/* Return: 0 or what hmmnic_sge_copy() failed with. */
+static int hmmnic_req_payload(struct hmmnic_qp *qp,
+			      struct hmmnic_send_wqe *wqe, u64 offset,
+			      void *buf, u32 len)
 {
 	if (!len)
-		return IB_WC_SUCCESS;
+		return 0;
 	if (wqe->send_flags & HMMNIC_SEND_INLINE) {
 		memcpy(buf, (u8 *)wqe->sge + offset, len);
-		return IB_WC_SUCCESS;
+		return 0;
 	}
 	return hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, offset, buf, len,
 			       false);
@@ -382,12 +383,17 @@ static void hmmnic_req_fill_eth(struct hmmnic_qp *qp, struct sk_buff *skb,
 }
 
 /*
- * Send packet req.cur_pkt of the WQE at req.cur. Returns the status of
- * reading the local memory.
+ * Send packet req.cur_pkt of the WQE at req.cur.
+ *
+ * Return: 0 once sent; -EAGAIN when nothing went out for a transient
+ * reason (no skb, an ODP fault that may succeed later): try the same
+ * packet again; -EIO for a local error. On failure *@status is what the
+ * WQE completes with if it is not tried again.
  */
-static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
-					     struct hmmnic_send_wqe *wqe,
-					     struct hmmnic_swqe_state *st)
+static int hmmnic_req_send_pkt(struct hmmnic_qp *qp,
+			       struct hmmnic_send_wqe *wqe,
+			       struct hmmnic_swqe_state *st,
+			       enum ib_wc_status *status)
 {
 	u32 pkt_idx = qp->req.cur_pkt;
 	u32 psn = hmmnic_psn_add(st->first_psn, pkt_idx);
@@ -396,17 +402,19 @@ static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
 	u32 flags = hmmnic_op_info(opcode)->flags;
 	u64 offset = (u64)pkt_idx * qp->mtu;
 	u32 paylen = 0, dest_qpn;
-	enum ib_wc_status status;
 	struct hmmnic_av av, *avp = &qp->av;
 	struct sk_buff *skb;
 	bool last, ackreq;
+	int err;
 
 	if (!rc) {
 		opcode = opcode == HMMNIC_OP_SEND_ONLY_IMM ?
 			 HMMNIC_OP_UD_SEND_ONLY_IMM : HMMNIC_OP_UD_SEND_ONLY;
 		flags = hmmnic_op_info(opcode)->flags;
-		if (hmmnic_ah_lookup(qp->hdev, wqe->ah, qp->ibqp.pd, &av))
-			return IB_WC_LOC_QP_OP_ERR;
+		if (hmmnic_ah_lookup(qp->hdev, wqe->ah, qp->ibqp.pd, &av)) {
+			*status = IB_WC_LOC_QP_OP_ERR;
+			return -EIO;
+		}
 		avp = &av;
 		dest_qpn = wqe->remote_qpn;
 	} else {
@@ -421,16 +429,19 @@ static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
 	ackreq = rc && (last || hmmnic_psn_diff(psn, qp->req.una) >=
 			HMMNIC_TX_WINDOW / 2);
 	skb = hmmnic_pkt_new(qp, opcode, paylen, psn, ackreq, dest_qpn);
-	if (!skb)
-		return IB_WC_GENERAL_ERR;
+	if (!skb) {
+		*status = IB_WC_GENERAL_ERR;
+		return -EAGAIN;
+	}
 	if (last && (wqe->send_flags & HMMNIC_SEND_SOLICITED))
 		((struct hmmnic_bth *)skb->data)->flags |= HMMNIC_BTH_SE;
 	hmmnic_req_fill_eth(qp, skb, wqe, st, pkt_idx);
-	status = hmmnic_req_payload(qp, wqe, offset, hmmnic_pkt_payload(skb),
-				    paylen);
-	if (status != IB_WC_SUCCESS) {
+	err = hmmnic_req_payload(qp, wqe, offset, hmmnic_pkt_payload(skb),
+				 paylen);
+	if (err) {
 		kfree_skb(skb);
-		return status;
+		*status = hmmnic_sge_status(err);
+		return hmmnic_err_transient(err) ? -EAGAIN : -EIO;
 	}
 	if (rc) {
 		/* a READ request stands for all its response PSNs */
@@ -450,7 +461,7 @@ static enum ib_wc_status hmmnic_req_send_pkt(struct hmmnic_qp *qp,
 		    cpu_to_be16(rdma_get_udp_sport(avp->flow_label,
 						   qp->ibqp.qp_num, dest_qpn)),
 		    skb, qp->in_doorbell);
-	return IB_WC_SUCCESS;
+	return 0;
 }
 
 static u32 hmmnic_req_npkts(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
@@ -594,10 +605,11 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 	struct hmmnic_swqe_state *st;
 	enum ib_wc_status status;
 	bool rc = qp->ibqp.qp_type == IB_QPT_RC;
+	int err;
 
 	if (qp->state != IB_QPS_RTS && qp->state != IB_QPS_SQD)
 		return false;
-	if (qp->req.rnr_wait)
+	if (qp->req.rnr_wait || hmmnic_busy_waiting(&qp->req.busy))
 		return false;
 	if (qp->req.cur == qp->req.fetched)
 		hmmnic_req_fetch(qp);
@@ -617,8 +629,11 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 		hmmnic_qp_tx_wait(qp);
 		return false;
 	}
-	status = hmmnic_req_send_pkt(qp, wqe, st);
-	if (status != IB_WC_SUCCESS) {
+	err = hmmnic_req_send_pkt(qp, wqe, st, &status);
+	/* the same packet later: nothing has changed but time */
+	if (err == -EAGAIN && hmmnic_busy_retry(qp, &qp->req.busy))
+		return false;
+	if (err) {
 		/* Local error: complete in order, then flush the rest. */
 		st->status = status;
 		if (qp->req.tail == qp->req.cur) {
@@ -628,6 +643,7 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 		return false;
 	}
 
+	qp->req.busy.tries = 0;
 	/* one request stands for up to HMMNIC_READ_REQ_PKTS responses */
 	if (wqe->opcode == IB_WR_RDMA_READ)
 		qp->req.cur_pkt = hmmnic_read_req_end(st->npkts,

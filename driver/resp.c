@@ -141,8 +141,8 @@ static void hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
 	struct hmmnic_deth *deth = hmmnic_pkt_eth(skb, HMMNIC_F_DETH);
 	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
 	u8 grh[HMMNIC_GRH_SIZE] = {};
-	enum ib_wc_status st;
 	u32 qkey;
+	int err;
 
 	if (qp->state != IB_QPS_RTR && qp->state != IB_QPS_RTS &&
 	    qp->state != IB_QPS_SQD) {
@@ -164,15 +164,24 @@ static void hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
 		memcpy(grh + 20, ip_hdr(skb), sizeof(struct iphdr));
 	else
 		memcpy(grh, ipv6_hdr(skb), sizeof(struct ipv6hdr));
-	st = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, grh, sizeof(grh),
-			     true);
-	if (st == IB_WC_SUCCESS)
-		st = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, sizeof(grh),
-				     hmmnic_pkt_payload(skb), pkt->paylen,
-				     true);
-	if (st == IB_WC_LOC_LEN_ERR)
+	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, grh, sizeof(grh),
+			      true);
+	if (!err)
+		err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, sizeof(grh),
+				      hmmnic_pkt_payload(skb), pkt->paylen,
+				      true);
+	if (hmmnic_err_transient(err)) {
+		/*
+		 * The buffer's pages could not be had now: lose the datagram,
+		 * as a NIC without room would, and keep the WQE for the next.
+		 */
+		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_PAGE_FAULT);
+		return;
+	}
+	if (err == -EMSGSIZE)
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_TOO_LONG);
-	hmmnic_resp_recv_done(qp, st, IB_WC_RECV,
+	hmmnic_resp_recv_done(qp, err ? hmmnic_sge_status(err) :
+			      IB_WC_SUCCESS, IB_WC_RECV,
 			      sizeof(grh) + pkt->paylen, skb);
 }
 
@@ -229,7 +238,6 @@ static bool hmmnic_resp_send(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
 	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
 	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
-	enum ib_wc_status st;
 	int err;
 
 	err = hmmnic_resp_get_wqe(qp);
@@ -246,11 +254,17 @@ static bool hmmnic_resp_send(struct hmmnic_qp *qp, struct sk_buff *skb)
 		return false;
 	}
 
-	st = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, qp->resp.offset,
-			     hmmnic_pkt_payload(skb), pkt->paylen, true);
-	if (st != IB_WC_SUCCESS) {
-		hmmnic_resp_recv_done(qp, st, IB_WC_RECV, 0, skb);
-		hmmnic_resp_fatal_nak(qp, st == IB_WC_LOC_LEN_ERR ?
+	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, qp->resp.offset,
+			      hmmnic_pkt_payload(skb), pkt->paylen, true);
+	if (hmmnic_err_transient(err)) {
+		/* the buffer's pages, not now: as if no WQE was ready */
+		hmmnic_resp_rnr_nak(qp, pkt->psn);
+		return false;
+	}
+	if (err) {
+		hmmnic_resp_recv_done(qp, hmmnic_sge_status(err), IB_WC_RECV,
+				      0, skb);
+		hmmnic_resp_fatal_nak(qp, err == -EMSGSIZE ?
 				      HMMNIC_NAK_INV_REQ : HMMNIC_NAK_REM_OP,
 				      pkt->psn);
 		return false;
@@ -342,6 +356,11 @@ static bool hmmnic_resp_write(struct hmmnic_qp *qp, struct sk_buff *skb)
 				     hmmnic_pkt_payload(skb), pkt->paylen,
 				     true);
 		hmmnic_mr_put(mr);
+		if (hmmnic_err_transient(err)) {
+			/* the packet again after the RNR timer rewrites it */
+			hmmnic_resp_rnr_nak(qp, pkt->psn);
+			return false;
+		}
 		if (err) {
 			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
 					      pkt->psn);
@@ -466,6 +485,8 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 	u8 opcode;
 	int err = 0;
 
+	if (hmmnic_busy_waiting(&qp->resp.busy))
+		return false;
 	if (hmmnic_tx_busy(&qp->av)) {
 		hmmnic_qp_tx_wait(qp);
 		return false;
@@ -481,8 +502,10 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 
 	skb = hmmnic_pkt_new(qp, opcode, paylen, res->next_psn, false,
 			     qp->attr.dest_qp_num);
-	if (!skb)
-		return false;	/* try again on the next run */
+	if (!skb) {
+		err = -ENOMEM;
+		goto busy;
+	}
 	if (paylen) {
 		/* The MR may be gone since the request: check again. */
 		mr = hmmnic_resp_mr(qp, res->rkey, res->va, paylen,
@@ -492,6 +515,10 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 					     hmmnic_pkt_payload(skb), paylen,
 					     false);
 			hmmnic_mr_put(mr);
+		}
+		if (mr && hmmnic_err_transient(err)) {
+			kfree_skb(skb);
+			goto busy;
 		}
 		if (!mr || err) {
 			kfree_skb(skb);
@@ -505,6 +532,7 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 		hmmnic_resp_set_aeth(skb, HMMNIC_AETH_ACK_UNLIMITED,
 				     qp->resp.msn);
 	hmmnic_resp_xmit(qp, skb);
+	qp->resp.busy.tries = 0;
 
 	res->va += paylen;
 	res->length -= paylen;
@@ -513,6 +541,17 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 	else
 		res->next_psn = hmmnic_psn_add(res->next_psn, 1);
 	return true;
+
+busy:
+	/*
+	 * No RNR NAK answers a READ: the same response later, the rest of
+	 * the QP's receive work waiting behind it, as the READ's order asks.
+	 */
+	if (hmmnic_busy_retry(qp, &qp->resp.busy))
+		return false;
+	qp->resp.reading = NULL;
+	hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_OP, res->next_psn);
+	return false;
 }
 
 static void hmmnic_resp_send_atomic_ack(struct hmmnic_qp *qp,
@@ -562,6 +601,11 @@ static bool hmmnic_resp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
 			       be64_to_cpu(a->swap_add),
 			       be64_to_cpu(a->swap_add), &orig);
 	hmmnic_mr_put(mr);
+	if (hmmnic_err_transient(err)) {
+		/* not executed: the word was never reached */
+		hmmnic_resp_rnr_nak(qp, pkt->psn);
+		return false;
+	}
 	if (err) {
 		/* -EINVAL: the address behind an aligned iova is not aligned */
 		hmmnic_resp_fatal_nak(qp, err == -EINVAL ? HMMNIC_NAK_INV_REQ :

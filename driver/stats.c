@@ -34,6 +34,7 @@ static const struct rdma_stat_desc hmmnic_counter_descs[] = {
 	[HMMNIC_CNT_DROP_NO_RECV_WQE].name = "drop_no_recv_wqe",
 	[HMMNIC_CNT_DROP_TOO_LONG].name = "drop_too_long",
 	[HMMNIC_CNT_DROP_QUEUE_FULL].name = "drop_queue_full",
+	[HMMNIC_CNT_DROP_PAGE_FAULT].name = "drop_page_fault",
 	[HMMNIC_CNT_FAST_REG].name = "fast_reg",
 	[HMMNIC_CNT_LOCAL_INV].name = "local_invalidate",
 	[HMMNIC_CNT_REMOTE_INV].name = "remote_invalidate",

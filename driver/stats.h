@@ -39,6 +39,7 @@ enum hmmnic_counter {
 	HMMNIC_CNT_DROP_NO_RECV_WQE,	/* UD */
 	HMMNIC_CNT_DROP_TOO_LONG,	/* UD message longer than the buffer */
 	HMMNIC_CNT_DROP_QUEUE_FULL,	/* the QP's receive queue was full */
+	HMMNIC_CNT_DROP_PAGE_FAULT,	/* UD: the buffer could not be faulted */
 	/* fast registration (kernel users) */
 	HMMNIC_CNT_FAST_REG,		/* IB_WR_REG_MR executed */
 	HMMNIC_CNT_LOCAL_INV,		/* IB_WR_LOCAL_INV executed */

@@ -46,6 +46,14 @@
  * - rnr: with fault_mode=rnr, a WRITE, a SEND and an atomic on untouched
  *   memory are answered with RNR NAKs until the pages are in, and still
  *   land intact.
+ * - busy: ODP faults that fail for now (-EBUSY, as when invalidations keep
+ *   beating hmm_range_fault(); injected through debugfs fail_odp_fault):
+ *   the responder answers a WRITE, SEND or atomic with one RNR NAK per
+ *   failure and a READ later, the requester retries its source and asks
+ *   again for a READ response or atomic result it could not place (the
+ *   atomic runs once), a UD datagram is dropped (drop_page_fault) and its
+ *   WQE kept; every byte arrives. Failures without end end in
+ *   RNR_RETRY_EXC_ERR, REM_OP_ERR and LOC_PROT_ERR.
  * - provider_modes: the provider's HMMNIC_ODP_MODE, read when a context
  *   is opened: "implicit" makes ODP registrations views of one implicit
  *   region per PD (same keys, "rdma resource" shows one implicit MR; the
@@ -1077,6 +1085,306 @@ static void case_rnr(struct pair *p)
 	munmap(src, REGION);
 }
 
+/* ---- ODP faults that fail for now (fail_odp_fault) ---- */
+
+#define FAIL_ODP	"/sys/kernel/debug/hmmnic/fail_odp_fault/"
+#define BUSY_LEN	(64 * PAGE)
+
+/* The next @times ODP faults fail with -EBUSY (-1: all of them). */
+static void fail_odp_faults(int times)
+{
+	char v[16];
+
+	CHECK(!access(FAIL_ODP "times", W_OK), "no %s (the CI kernel has "
+	      "CONFIG_FAULT_INJECTION_DEBUG_FS)", FAIL_ODP "times");
+	write_file(FAIL_ODP "verbose", "0");
+	write_file(FAIL_ODP "interval", "1");
+	snprintf(v, sizeof(v), "%d", times);
+	write_file(FAIL_ODP "times", v);
+	write_file(FAIL_ODP "probability", times ? "100" : "0");
+}
+
+/* Injected failures not yet used. */
+static long fail_odp_left(void)
+{
+	char buf[32];
+
+	CHECK(!ht_read_file(FAIL_ODP "times", buf, sizeof(buf)),
+	      "read %s", FAIL_ODP "times");
+	return strtol(buf, NULL, 10);
+}
+
+struct busy_snap {
+	uint64_t errors, rnr_sent, drops;
+};
+
+/* Exact values: past the core's cache of the counters (10 ms). */
+static void busy_snap(struct busy_snap *s)
+{
+	sleep_us(20000);
+	s->errors = counter("page_fault_errors");
+	s->rnr_sent = counter("rnr_naks_sent");
+	s->drops = counter("drop_page_fault");
+}
+
+/*
+ * After an operation that met @times injected failures: all were used,
+ * each counted once in page_fault_errors, and the responder answered
+ * @rnr of them with an RNR NAK and dropped @drops datagrams.
+ */
+static void busy_check(const struct busy_snap *s, int times, uint64_t rnr,
+		       uint64_t drops, const char *what)
+{
+	struct busy_snap n;
+
+	CHECK(fail_odp_left() == 0, "%s: %ld of %d injected failures unused",
+	      what, fail_odp_left(), times);
+	fail_odp_faults(0);
+	busy_snap(&n);
+	CHECK(n.errors - s->errors == (uint64_t)times,
+	      "%s: page_fault_errors +%" PRIu64 ", want +%d", what,
+	      n.errors - s->errors, times);
+	CHECK(n.rnr_sent - s->rnr_sent == rnr,
+	      "%s: rnr_naks_sent +%" PRIu64 ", want +%" PRIu64, what,
+	      n.rnr_sent - s->rnr_sent, rnr);
+	CHECK(n.drops - s->drops == drops,
+	      "%s: drop_page_fault +%" PRIu64 ", want +%" PRIu64, what,
+	      n.drops - s->drops, drops);
+	ht_log("  %s: %d failed faults, %" PRIu64 " RNR NAKs, data intact",
+	       what, times, rnr);
+}
+
+/* A fresh, untouched ODP region over a new mapping at @r. */
+static void busy_remap(uint8_t *r)
+{
+	CHECK(mmap(r, BUSY_LEN, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == r, "mmap");
+}
+
+static void fetch_add(struct pair *p, uint64_t wr_id, void *lbuf,
+		      uint32_t lkey, void *raddr, uint32_t rkey, uint64_t add)
+{
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
+
+	wr_init(&wr, &sge, wr_id, IBV_WR_ATOMIC_FETCH_AND_ADD, lbuf, 8, lkey);
+	wr.wr.atomic.remote_addr = (uintptr_t)raddr;
+	wr.wr.atomic.rkey = rkey;
+	wr.wr.atomic.compare_add = add;
+	post(p->a.qp, &wr);
+}
+
+/*
+ * A WRITE or READ of BUSY_LEN bytes between the fresh ODP region @r and
+ * the pinned @src, @r on the requester's side if @odp_local, while three
+ * of its faults fail: every byte arrives, the responder RNR NAKs each
+ * failure of a WRITE into ODP, nothing else does.
+ */
+static void busy_rdma(struct pair *q, enum ibv_wr_opcode op, bool odp_local,
+		      uint8_t *r, struct ibv_mr *mr, uint8_t *src,
+		      struct ibv_mr *smr, const char *what)
+{
+	uint8_t *l = odp_local ? r : src, *rem = odp_local ? src : r;
+	uint8_t *from = op == IBV_WR_RDMA_WRITE ? l : rem;
+	uint8_t *to = op == IBV_WR_RDMA_WRITE ? rem : l;
+	struct busy_snap s;
+
+	busy_remap(r);
+	fill_random(from, BUSY_LEN);
+	memset(to, 0, BUSY_LEN);
+	busy_snap(&s);
+	fail_odp_faults(3);
+	rdma(q, op, l, BUSY_LEN, odp_local ? mr->lkey : smr->lkey, rem,
+	     odp_local ? smr->rkey : mr->rkey, what);
+	check_bytes(to, from, BUSY_LEN, what);
+	busy_check(&s, 3, !odp_local && op == IBV_WR_RDMA_WRITE ? 3 : 0, 0,
+		   what);
+}
+
+/* A UD datagram into an ODP receive buffer whose fault fails: dropped. */
+static void busy_ud(uint8_t *r, struct ibv_mr *mr, uint8_t *src,
+		    struct ibv_mr *smr)
+{
+	struct ibv_ah_attr ah_attr = {
+		.is_global = 1,
+		.grh = { .dgid = gid, .sgid_index = GID_INDEX, .hop_limit = 64 },
+		.port_num = PORT,
+	};
+	const uint32_t qkey = 0x22222222, len = 512;
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
+	struct busy_snap s;
+	struct end us, ur;
+	struct ibv_ah *ah;
+	struct ibv_wc wc;
+	int i;
+
+	end_create(&us, IBV_QPT_UD, 0);
+	end_create(&ur, IBV_QPT_UD, 0);
+	ud_up(us.qp, qkey);
+	ud_up(ur.qp, qkey);
+	ah = ibv_create_ah(pd, &ah_attr);
+	CHECK(ah, "create_ah: %s", strerror(errno));
+	busy_remap(r);
+	post_recv1(ur.qp, 40, r, 40 + len, mr->lkey);
+	busy_snap(&s);
+	fail_odp_faults(1);
+	for (i = 0; i < 2; i++) {
+		fill_pattern(src + i * len, len, 0xa0 + i);
+		wr_init(&wr, &sge, 41 + i, IBV_WR_SEND, src + i * len, len,
+			smr->lkey);
+		wr.wr.ud.ah = ah;
+		wr.wr.ud.remote_qpn = ur.qp->qp_num;
+		wr.wr.ud.remote_qkey = qkey;
+		post(us.qp, &wr);
+		expect_ok(us.scq, &wc, 41 + i, IBV_WC_SEND, us.qp, "UD SEND");
+		if (!i)
+			poll_none(ur.rcq, 200, "UD datagram whose fault failed");
+	}
+	/* the second datagram takes the WQE the first could not fill */
+	expect_ok(ur.rcq, &wc, 40, IBV_WC_RECV, ur.qp, "UD RECV");
+	CHECK(wc.byte_len == 40 + len, "UD RECV of %u bytes", wc.byte_len);
+	check_pattern(r + 40, len, 0xa1, "UD datagram after a dropped one");
+	busy_check(&s, 1, 0, 1, "UD RECV into ODP");
+	CHECK(!ibv_destroy_ah(ah), "destroy_ah");
+	end_destroy(&us);
+	end_destroy(&ur);
+}
+
+/* Injected failures without end: the bounded retries give up. */
+static void busy_forever(uint8_t *r, struct ibv_mr *mr, uint8_t *src,
+			 struct ibv_mr *smr)
+{
+	static const struct rc_opts opts = {
+		.timeout = 14, .retry_cnt = 7, .rnr_retry = 3,
+	};
+	uint64_t r0;
+	struct pair q;
+
+	/* the responder: RNR NAKs until the requester's rnr_retry runs out */
+	pair_create(&q, &opts);
+	busy_remap(r);
+	sleep_us(20000);
+	r0 = counter("rnr_naks_sent");
+	fail_odp_faults(-1);
+	post1(q.a.qp, 50, IBV_WR_RDMA_WRITE, src, BUSY_LEN, smr->lkey,
+	      (uintptr_t)r, mr->rkey);
+	expect_err(q.a.scq, 50, IBV_WC_RNR_RETRY_EXC_ERR, q.a.qp, POLL_MS,
+		   "WRITE into ODP whose faults always fail");
+	fail_odp_faults(0);
+	sleep_us(20000);
+	CHECK(counter("rnr_naks_sent") - r0 == (uint64_t)opts.rnr_retry + 1,
+	      "rnr_naks_sent +%" PRIu64 ", want %d (rnr_retry + 1)",
+	      counter("rnr_naks_sent") - r0, opts.rnr_retry + 1);
+	pair_destroy(&q);
+
+	/* a READ responder: REM_OP_ERR after the bounded retries */
+	pair_create(&q, &opts);
+	busy_remap(r);
+	fill_random(r, BUSY_LEN);
+	fail_odp_faults(-1);
+	post1(q.a.qp, 51, IBV_WR_RDMA_READ, src, BUSY_LEN, smr->lkey,
+	      (uintptr_t)r, mr->rkey);
+	expect_err(q.a.scq, 51, IBV_WC_REM_OP_ERR, q.a.qp, POLL_MS,
+		   "READ from ODP whose faults always fail");
+	fail_odp_faults(0);
+	pair_destroy(&q);
+
+	/* the requester: LOC_PROT_ERR for the WQE after the retries */
+	pair_create(&q, &opts);
+	busy_remap(r);
+	fill_random(r, BUSY_LEN);
+	fail_odp_faults(-1);
+	post1(q.a.qp, 52, IBV_WR_RDMA_WRITE, r, BUSY_LEN, mr->lkey,
+	      (uintptr_t)src, smr->rkey);
+	expect_err(q.a.scq, 52, IBV_WC_LOC_PROT_ERR, q.a.qp, POLL_MS,
+		   "WRITE from ODP whose faults always fail");
+	fail_odp_faults(0);
+	pair_destroy(&q);
+	ht_log("  faults that always fail: RNR_RETRY_EXC_ERR, REM_OP_ERR, "
+	       "LOC_PROT_ERR");
+}
+
+/*
+ * ODP faults that fail for now, as hmm_range_fault() does when
+ * invalidations keep beating it (-EBUSY), injected through
+ * fail_odp_fault. The responder answers a WRITE, a SEND or an atomic
+ * with an RNR NAK per failure and a READ later; the requester sends a
+ * packet whose source failed later, and asks again for a READ response
+ * or an atomic result it could not place (the atomic executes once); a
+ * UD datagram is dropped and its WQE kept. Every byte arrives.
+ */
+static void case_busy(void)
+{
+	uint8_t *r = map_anon(BUSY_LEN), *src = map_anon(BUSY_LEN);
+	struct ibv_mr *mr = reg(pd, r, BUSY_LEN, ODP);
+	struct ibv_mr *smr = reg(pd, src, BUSY_LEN, ACCESS_ALL);
+	struct busy_snap s;
+	struct ibv_wc wc;
+	struct pair q;
+	uint64_t v;
+
+	pair_create(&q, &default_opts);
+
+	/* responder WRITE, SEND, atomic: an RNR NAK per failure */
+	busy_rdma(&q, IBV_WR_RDMA_WRITE, false, r, mr, src, smr,
+		  "responder WRITE");
+	busy_remap(r);
+	fill_random(src, BUSY_LEN);
+	post_recv1(q.b.qp, 7, r, BUSY_LEN, mr->lkey);
+	busy_snap(&s);
+	fail_odp_faults(3);
+	post1(q.a.qp, 8, IBV_WR_SEND, src, BUSY_LEN, smr->lkey, 0, 0);
+	expect_ok(q.a.scq, &wc, 8, IBV_WC_SEND, q.a.qp, "SEND, faults failing");
+	expect_ok(q.b.rcq, &wc, 7, IBV_WC_RECV, q.b.qp, "RECV, faults failing");
+	CHECK(wc.byte_len == BUSY_LEN, "RECV of %u bytes", wc.byte_len);
+	check_bytes(r, src, BUSY_LEN, "SEND into ODP, faults failing");
+	busy_check(&s, 3, 3, 0, "responder SEND");
+
+	busy_remap(r);
+	busy_snap(&s);
+	fail_odp_faults(2);
+	fetch_add(&q, 9, src, smr->lkey, r + 5 * PAGE, mr->rkey, 7);
+	expect_ok(q.a.scq, &wc, 9, IBV_WC_FETCH_ADD, q.a.qp,
+		  "FETCH_ADD, faults failing");
+	memcpy(&v, src, 8);
+	CHECK(v == 0, "FETCH_ADD returned %" PRIu64 ", want 0", v);
+	memcpy(&v, r + 5 * PAGE, 8);
+	CHECK(v == 7, "FETCH_ADD target %" PRIu64 ", want 7", v);
+	busy_check(&s, 2, 2, 0, "responder FETCH_ADD");
+
+	/* a READ responder waits and answers; no RNR NAK for a READ */
+	busy_rdma(&q, IBV_WR_RDMA_READ, false, r, mr, src, smr,
+		  "responder READ");
+	/* the requester: its source, a READ's and an atomic's destination */
+	busy_rdma(&q, IBV_WR_RDMA_WRITE, true, r, mr, src, smr,
+		  "requester WRITE source");
+	busy_rdma(&q, IBV_WR_RDMA_READ, true, r, mr, src, smr,
+		  "requester READ destination");
+
+	busy_remap(r);
+	v = 1000;
+	memcpy(src + PAGE, &v, 8);
+	busy_snap(&s);
+	fail_odp_faults(2);
+	fetch_add(&q, 10, r + 9 * PAGE, mr->lkey, src + PAGE, smr->rkey, 5);
+	expect_ok(q.a.scq, &wc, 10, IBV_WC_FETCH_ADD, q.a.qp,
+		  "FETCH_ADD into ODP, faults failing");
+	memcpy(&v, r + 9 * PAGE, 8);
+	CHECK(v == 1000, "FETCH_ADD result %" PRIu64 ", want 1000", v);
+	memcpy(&v, src + PAGE, 8);
+	CHECK(v == 1005, "target %" PRIu64 ", want 1005: the add ran %s", v,
+	      v > 1005 ? "more than once" : "not at all");
+	busy_check(&s, 2, 0, 0, "requester FETCH_ADD result");
+	pair_destroy(&q);
+
+	busy_ud(r, mr, src, smr);
+	busy_forever(r, mr, src, smr);
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(smr), "dereg_mr");
+	munmap(r, BUSY_LEN);
+	munmap(src, BUSY_LEN);
+}
+
 /* ---- races ---- */
 
 struct racer {
@@ -1326,6 +1634,7 @@ static const struct odp_case cases[] = {
 	{ "prefetch", case_prefetch, NULL },
 	{ "prefetch_holes", case_prefetch_holes, NULL },
 	{ "rnr", case_rnr, NULL },
+	{ "busy", NULL, case_busy },
 	{ "provider_modes", NULL, case_provider_modes },
 	{ "race_munmap", NULL, case_race_munmap },
 	{ "race_fork", NULL, case_race_fork },
