@@ -59,7 +59,7 @@ static void hmmnic_comp_go_back(struct hmmnic_qp *qp, u32 psn)
 static void hmmnic_comp_progress(struct hmmnic_qp *qp)
 {
 	qp->req.gap_valid = false;
-	qp->req.busy.tries = 0;
+	qp->req.place.tries = 0;
 	qp->req.retry_left = qp->attr.retry_cnt;
 	qp->req.rnr_left = qp->attr.rnr_retry;
 	if (hmmnic_psn_diff(qp->req.max_psn, qp->req.una) > 0)
@@ -118,16 +118,25 @@ static void hmmnic_comp_fail(struct hmmnic_qp *qp, enum ib_wc_status status)
 /*
  * The response could not be placed: hmmnic_sge_copy() failed with @err.
  * A transient failure is as if the response was lost, but without the
- * wait for the timer: ask again from it. The responder answers a
- * duplicate READ from its memory and a duplicate atomic from the result
- * it kept, so nothing executes twice.
+ * wait for the timer: ask again from it once req.place's delay is over.
+ * The responder answers a duplicate READ from its memory and a duplicate
+ * atomic from the result it kept, so nothing executes twice. Only a
+ * placed response (hmmnic_comp_progress()) starts the count over. The
+ * retransmission timer starts again too (without its count starting
+ * over): a peer that answers is not lost, and a failure to place its
+ * answers ends in the local error, not in RETRY_EXC_ERR.
  */
 static void hmmnic_comp_place_failed(struct hmmnic_qp *qp, int err)
 {
 	if (hmmnic_err_transient(err) &&
-	    hmmnic_busy_retry(qp, &qp->req.busy)) {
+	    hmmnic_busy_retry(qp, &qp->req.place)) {
 		qp->req.gap_valid = false;
 		hmmnic_comp_go_back(qp, qp->req.una);
+		/*
+		 * The responder answered: not a transport timeout. The
+		 * timer waits again, and req.place bounds the tries.
+		 */
+		hmmnic_req_arm_timer(qp);
 		return;
 	}
 	hmmnic_comp_fail(qp, hmmnic_sge_status(err));

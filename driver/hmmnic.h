@@ -60,6 +60,12 @@
 #define HMMNIC_BUSY_RETRIES	16
 /* Delay before the next try after one, in ms. */
 #define HMMNIC_BUSY_DELAY_MS	10
+/*
+ * Tries at the receive buffer of a UD datagram, one data-path fault
+ * budget (HMMNIC_FAULT_BUSY_MS in odp.c, 50 ms) each: about
+ * HMM_RANGE_DEFAULT_TIMEOUT in all.
+ */
+#define HMMNIC_UD_FAULT_TRIES	20
 /* Packets a QP worker handles before it yields the CPU. */
 #define HMMNIC_WORK_BUDGET	64
 /*
@@ -557,6 +563,7 @@ struct hmmnic_qp {
 		u32 retry_left;
 		u32 rnr_left;
 		struct hmmnic_busy busy;	/* a packet that must wait */
+		struct hmmnic_busy place;	/* a response not placed */
 		bool rnr_wait;		/* waiting for the RNR timer */
 		bool need_retry;	/* timer fired: go back N */
 		bool gap_valid;		/* went back to gap_psn already */

@@ -39,6 +39,15 @@
 #define HMMNIC_FAULT_BATCH	512
 /* Attempts at an access that keeps losing its pages to invalidations. */
 #define HMMNIC_ODP_RETRIES	100
+/*
+ * How long the data path tries to fault a page that invalidations keep
+ * taking away before it answers "not now" (-EBUSY): the QP worker sends
+ * nothing meanwhile, and a requester that hears nothing for a few of its
+ * ACK timeouts gives up. An RNR NAK or a later try does the waiting.
+ * Prefetch and the rnr mode's background faults, which block no QP, use
+ * HMM_RANGE_DEFAULT_TIMEOUT.
+ */
+#define HMMNIC_FAULT_BUSY_MS	50
 
 static const char * const hmmnic_fault_mode_names[] = {
 	[HMMNIC_FAULT_SYNC] = "sync",
@@ -356,16 +365,17 @@ static bool hmmnic_odp_unstage_ro(struct hmmnic_odp *odp,
  * hmmnic_odp_fault - mirror pages [@idx, @idx + @npages) of @odp
  * @flags: HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, or 0 to take only what
  *         is present (PREFETCH_NO_FAULT)
+ * @timeout: jiffies after which a fault that invalidations keep beating
+ *           gives up
  *
  * Return: 0, -EFAULT for an address the process has not mapped (or an
  * owner that exited), -EPERM for a write to a read-only mapping, -EBUSY
  * when invalidations kept winning, -ENOMEM.
  */
 static int hmmnic_odp_fault(struct hmmnic_odp *odp, unsigned long idx,
-			    unsigned long npages, unsigned long flags)
+			    unsigned long npages, unsigned long flags,
+			    unsigned long timeout)
 {
-	unsigned long timeout = jiffies +
-				msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	struct hmmnic_mr *mr = odp->mr;
 	struct mm_struct *mm = mr->mm;
 	struct hmm_range range = {
@@ -530,6 +540,8 @@ static int hmmnic_odp_page_do(struct hmmnic_odp *odp, unsigned long idx,
 {
 	unsigned long flags = HMM_PFN_REQ_FAULT |
 			      (write ? HMM_PFN_REQ_WRITE : 0);
+	unsigned long timeout = jiffies +
+				msecs_to_jiffies(HMMNIC_FAULT_BUSY_MS);
 	struct folio *file = NULL;
 	int tries, err;
 	void *kva;
@@ -555,10 +567,12 @@ static int hmmnic_odp_page_do(struct hmmnic_odp *odp, unsigned long idx,
 			return 0;
 		}
 		spin_unlock(&odp->lock);
+		if (tries && time_after(jiffies, timeout))
+			break;
 		err = hmmnic_odp_fault(odp, idx,
 				       min3(nfault, odp->npages - idx,
 					    (unsigned long)HMMNIC_FAULT_BATCH),
-				       flags);
+				       flags, timeout);
 		if (err)
 			return err;
 	}
@@ -776,7 +790,8 @@ int hmmnic_odp_prefetch(struct hmmnic_mr *mr, u64 iova, u64 len, int how)
 			 (unsigned long)HMMNIC_FAULT_BATCH);
 		if (!(how & HMMNIC_ADVISE_RNR))
 			trace_hmmnic_odp_prefetch(mr, va, n, how);
-		err = hmmnic_odp_fault(odp, idx, n, flags);
+		err = hmmnic_odp_fault(odp, idx, n, flags, jiffies +
+				       msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT));
 		if (!err && !(how & HMMNIC_ADVISE_RNR))
 			hmmnic_odp_stat(mr, HMMNIC_ODP_PREFETCH, n);
 		hmmnic_odp_span_put(mr, odp);

@@ -510,7 +510,7 @@ bool hmmnic_busy_retry(struct hmmnic_qp *qp, struct hmmnic_busy *busy)
 	}
 	busy->until = jiffies + delay;
 	if (!READ_ONCE(qp->dying))
-		mod_timer(&qp->tx_timer, busy->until);
+		timer_reduce(&qp->tx_timer, busy->until);
 	return true;
 }
 
@@ -731,6 +731,7 @@ static void hmmnic_qp_reset(struct hmmnic_qp *qp)
 	qp->req.rnr_wait = false;
 	qp->req.need_retry = false;
 	qp->req.busy.tries = 0;
+	qp->req.place.tries = 0;
 	qp->resp.busy.tries = 0;
 	if (!qp->srq) {
 		struct hmmnic_queue_hdr *rq = hmmnic_queue_hdr(&qp->own_rq.queue);

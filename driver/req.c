@@ -609,7 +609,8 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 
 	if (qp->state != IB_QPS_RTS && qp->state != IB_QPS_SQD)
 		return false;
-	if (qp->req.rnr_wait || hmmnic_busy_waiting(&qp->req.busy))
+	if (qp->req.rnr_wait || hmmnic_busy_waiting(&qp->req.busy) ||
+	    hmmnic_busy_waiting(&qp->req.place))
 		return false;
 	if (qp->req.cur == qp->req.fetched)
 		hmmnic_req_fetch(qp);
@@ -620,6 +621,14 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 	st = hmmnic_sst(qp, qp->req.cur);
 	if (hmmnic_wqe_is_local(wqe))
 		return hmmnic_req_local(qp, wqe, st);
+	if (st->started && st->status != IB_WC_SUCCESS) {
+		/* failed while sending: it completes when its turn comes */
+		if (qp->req.tail == qp->req.cur) {
+			hmmnic_req_complete(qp, st->status);
+			hmmnic_qp_error(qp, false);
+		}
+		return false;
+	}
 	if (!st->started && !hmmnic_req_start(qp, wqe, st))
 		return false;
 	if (rc && !hmmnic_req_window_ok(qp, wqe, st))

@@ -141,8 +141,8 @@ static void hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
 	struct hmmnic_deth *deth = hmmnic_pkt_eth(skb, HMMNIC_F_DETH);
 	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
 	u8 grh[HMMNIC_GRH_SIZE] = {};
+	int tries, err = 0;
 	u32 qkey;
-	int err;
 
 	if (qp->state != IB_QPS_RTR && qp->state != IB_QPS_RTS &&
 	    qp->state != IB_QPS_SQD) {
@@ -164,16 +164,26 @@ static void hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
 		memcpy(grh + 20, ip_hdr(skb), sizeof(struct iphdr));
 	else
 		memcpy(grh, ipv6_hdr(skb), sizeof(struct ipv6hdr));
-	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, grh, sizeof(grh),
-			      true);
-	if (!err)
-		err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, sizeof(grh),
-				      hmmnic_pkt_payload(skb), pkt->paylen,
-				      true);
+	/*
+	 * Nothing sends a datagram again: try as long as a fault that blocks
+	 * no QP would (HMM_RANGE_DEFAULT_TIMEOUT), a data-path fault's budget
+	 * at a time.
+	 */
+	for (tries = 0; tries < HMMNIC_UD_FAULT_TRIES; tries++) {
+		err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, grh,
+				      sizeof(grh), true);
+		if (!err)
+			err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge,
+					      sizeof(grh),
+					      hmmnic_pkt_payload(skb),
+					      pkt->paylen, true);
+		if (!hmmnic_err_transient(err))
+			break;
+	}
 	if (hmmnic_err_transient(err)) {
 		/*
-		 * The buffer's pages could not be had now: lose the datagram,
-		 * as a NIC without room would, and keep the WQE for the next.
+		 * The buffer's pages could not be had: lose the datagram, as
+		 * a NIC without room would, and keep the WQE for the next.
 		 */
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_PAGE_FAULT);
 		return;

@@ -1178,7 +1178,10 @@ static void fetch_add(struct pair *p, uint64_t wr_id, void *lbuf,
  * A WRITE or READ of BUSY_LEN bytes between the fresh ODP region @r and
  * the pinned @src, @r on the requester's side if @odp_local, while three
  * of its faults fail: every byte arrives, the responder RNR NAKs each
- * failure of a WRITE into ODP, nothing else does.
+ * failure of a WRITE into ODP, nothing else does. The first half of @r
+ * is mirrored beforehand, so the failures meet the message in its middle
+ * (a WRITE resumed, a READ response sent again, a READ asked again from
+ * an offset).
  */
 static void busy_rdma(struct pair *q, enum ibv_wr_opcode op, bool odp_local,
 		      uint8_t *r, struct ibv_mr *mr, uint8_t *src,
@@ -1192,6 +1195,8 @@ static void busy_rdma(struct pair *q, enum ibv_wr_opcode op, bool odp_local,
 	busy_remap(r);
 	fill_random(from, BUSY_LEN);
 	memset(to, 0, BUSY_LEN);
+	advise(mr, r, BUSY_LEN / 2, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+	       IBV_ADVISE_MR_FLAG_FLUSH);
 	busy_snap(&s);
 	fail_odp_faults(3);
 	rdma(q, op, l, BUSY_LEN, odp_local ? mr->lkey : smr->lkey, rem,
@@ -1201,7 +1206,30 @@ static void busy_rdma(struct pair *q, enum ibv_wr_opcode op, bool odp_local,
 		   what);
 }
 
-/* A UD datagram into an ODP receive buffer whose fault fails: dropped. */
+/* One UD datagram of @len bytes of @v from @us to @ur. */
+static void ud_send(struct end *us, struct end *ur, struct ibv_ah *ah,
+		    uint32_t qkey, uint8_t *src, struct ibv_mr *smr,
+		    uint32_t len, uint8_t v)
+{
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
+	struct ibv_wc wc;
+
+	fill_pattern(src, len, v);
+	wr_init(&wr, &sge, v, IBV_WR_SEND, src, len, smr->lkey);
+	wr.wr.ud.ah = ah;
+	wr.wr.ud.remote_qpn = ur->qp->qp_num;
+	wr.wr.ud.remote_qkey = qkey;
+	post(us->qp, &wr);
+	expect_ok(us->scq, &wc, v, IBV_WC_SEND, us->qp, "UD SEND");
+}
+
+/*
+ * A UD datagram into an ODP receive buffer whose faults fail: nothing
+ * sends it again, so the receiver tries for about a second and it still
+ * arrives after a few failures; one whose faults never succeed is
+ * dropped (drop_page_fault) and the next datagram fills its WQE.
+ */
 static void busy_ud(uint8_t *r, struct ibv_mr *mr, uint8_t *src,
 		    struct ibv_mr *smr)
 {
@@ -1211,13 +1239,10 @@ static void busy_ud(uint8_t *r, struct ibv_mr *mr, uint8_t *src,
 		.port_num = PORT,
 	};
 	const uint32_t qkey = 0x22222222, len = 512;
-	struct ibv_send_wr wr;
-	struct ibv_sge sge;
-	struct busy_snap s;
+	struct busy_snap s, n;
 	struct end us, ur;
 	struct ibv_ah *ah;
 	struct ibv_wc wc;
-	int i;
 
 	end_create(&us, IBV_QPT_UD, 0);
 	end_create(&ur, IBV_QPT_UD, 0);
@@ -1225,27 +1250,36 @@ static void busy_ud(uint8_t *r, struct ibv_mr *mr, uint8_t *src,
 	ud_up(ur.qp, qkey);
 	ah = ibv_create_ah(pd, &ah_attr);
 	CHECK(ah, "create_ah: %s", strerror(errno));
+
 	busy_remap(r);
 	post_recv1(ur.qp, 40, r, 40 + len, mr->lkey);
 	busy_snap(&s);
-	fail_odp_faults(1);
-	for (i = 0; i < 2; i++) {
-		fill_pattern(src + i * len, len, 0xa0 + i);
-		wr_init(&wr, &sge, 41 + i, IBV_WR_SEND, src + i * len, len,
-			smr->lkey);
-		wr.wr.ud.ah = ah;
-		wr.wr.ud.remote_qpn = ur.qp->qp_num;
-		wr.wr.ud.remote_qkey = qkey;
-		post(us.qp, &wr);
-		expect_ok(us.scq, &wc, 41 + i, IBV_WC_SEND, us.qp, "UD SEND");
-		if (!i)
-			poll_none(ur.rcq, 200, "UD datagram whose fault failed");
-	}
-	/* the second datagram takes the WQE the first could not fill */
+	fail_odp_faults(3);
+	ud_send(&us, &ur, ah, qkey, src, smr, len, 0xa0);
 	expect_ok(ur.rcq, &wc, 40, IBV_WC_RECV, ur.qp, "UD RECV");
 	CHECK(wc.byte_len == 40 + len, "UD RECV of %u bytes", wc.byte_len);
-	check_pattern(r + 40, len, 0xa1, "UD datagram after a dropped one");
-	busy_check(&s, 1, 0, 1, "UD RECV into ODP");
+	check_pattern(r + 40, len, 0xa0, "UD datagram after 3 failed faults");
+	busy_check(&s, 3, 0, 0, "UD RECV into ODP");
+
+	busy_remap(r);
+	post_recv1(ur.qp, 41, r, 40 + len, mr->lkey);
+	busy_snap(&s);
+	fail_odp_faults(-1);
+	ud_send(&us, &ur, ah, qkey, src, smr, len, 0xa1);
+	poll_none(ur.rcq, 200, "UD datagram whose faults always fail");
+	fail_odp_faults(0);
+	busy_snap(&n);
+	CHECK(n.drops - s.drops == 1 && n.errors > s.errors,
+	      "UD datagram whose faults always fail: drop_page_fault +%"
+	      PRIu64 ", page_fault_errors +%" PRIu64, n.drops - s.drops,
+	      n.errors - s.errors);
+	/* the next datagram takes the WQE the dropped one could not fill */
+	ud_send(&us, &ur, ah, qkey, src, smr, len, 0xa2);
+	expect_ok(ur.rcq, &wc, 41, IBV_WC_RECV, ur.qp, "UD RECV");
+	CHECK(wc.byte_len == 40 + len, "UD RECV of %u bytes", wc.byte_len);
+	check_pattern(r + 40, len, 0xa2, "UD datagram after a dropped one");
+	ht_log("  UD RECV into ODP: delivered after 3 failed faults; dropped "
+	       "(drop_page_fault) when they never succeed, WQE kept");
 	CHECK(!ibv_destroy_ah(ah), "destroy_ah");
 	end_destroy(&us);
 	end_destroy(&ur);
@@ -1255,10 +1289,16 @@ static void busy_ud(uint8_t *r, struct ibv_mr *mr, uint8_t *src,
 static void busy_forever(uint8_t *r, struct ibv_mr *mr, uint8_t *src,
 			 struct ibv_mr *smr)
 {
+	/*
+	 * An ACK timeout of 1 s: each try at placing a READ response sees
+	 * the rest of the last try's 64 responses first, which on the
+	 * debug kernel outlasts 67 ms, so the transport would time out
+	 * before the bounded retries end it.
+	 */
 	static const struct rc_opts opts = {
-		.timeout = 14, .retry_cnt = 7, .rnr_retry = 3,
+		.timeout = 18, .retry_cnt = 7, .rnr_retry = 3,
 	};
-	uint64_t r0;
+	uint64_t r0, v;
 	struct pair q;
 
 	/* the responder: RNR NAKs until the requester's rnr_retry runs out */
@@ -1290,6 +1330,29 @@ static void busy_forever(uint8_t *r, struct ibv_mr *mr, uint8_t *src,
 	fail_odp_faults(0);
 	pair_destroy(&q);
 
+	/* placing a READ response or an atomic result: LOC_PROT_ERR */
+	pair_create(&q, &opts);
+	busy_remap(r);
+	fail_odp_faults(-1);
+	post1(q.a.qp, 53, IBV_WR_RDMA_READ, r, BUSY_LEN, mr->lkey,
+	      (uintptr_t)src, smr->rkey);
+	expect_err(q.a.scq, 53, IBV_WC_LOC_PROT_ERR, q.a.qp, POLL_MS,
+		   "READ into ODP whose faults always fail");
+	fail_odp_faults(0);
+	pair_destroy(&q);
+	pair_create(&q, &opts);
+	busy_remap(r);
+	memset(src, 0, 8);
+	fail_odp_faults(-1);
+	fetch_add(&q, 54, r, mr->lkey, src, smr->rkey, 1);
+	expect_err(q.a.scq, 54, IBV_WC_LOC_PROT_ERR, q.a.qp, POLL_MS,
+		   "FETCH_ADD into ODP whose faults always fail");
+	fail_odp_faults(0);
+	memcpy(&v, src, 8);
+	CHECK(v == 1, "the FETCH_ADD whose result could not be placed ran "
+	      "%" PRIu64 " times, want once", v);
+	pair_destroy(&q);
+
 	/* the requester: LOC_PROT_ERR for the WQE after the retries */
 	pair_create(&q, &opts);
 	busy_remap(r);
@@ -1302,7 +1365,7 @@ static void busy_forever(uint8_t *r, struct ibv_mr *mr, uint8_t *src,
 	fail_odp_faults(0);
 	pair_destroy(&q);
 	ht_log("  faults that always fail: RNR_RETRY_EXC_ERR, REM_OP_ERR, "
-	       "LOC_PROT_ERR");
+	       "LOC_PROT_ERR (READ and atomic destinations, WRITE source)");
 }
 
 /*
@@ -1332,6 +1395,9 @@ static void case_busy(void)
 	busy_remap(r);
 	fill_random(src, BUSY_LEN);
 	post_recv1(q.b.qp, 7, r, BUSY_LEN, mr->lkey);
+	/* the failures meet the message in its middle */
+	advise(mr, r, BUSY_LEN / 2, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+	       IBV_ADVISE_MR_FLAG_FLUSH);
 	busy_snap(&s);
 	fail_odp_faults(3);
 	post1(q.a.qp, 8, IBV_WR_SEND, src, BUSY_LEN, smr->lkey, 0, 0);
