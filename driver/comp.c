@@ -120,8 +120,8 @@ static void hmmnic_comp_fail(struct hmmnic_qp *qp, enum ib_wc_status status)
  * A transient failure is as if the response was lost, but without the
  * wait for the timer: ask again from it once req.place's delay is over.
  * The responder answers a duplicate READ from its memory and a duplicate
- * atomic from the result it kept, so nothing executes twice. Only a
- * placed response (hmmnic_comp_progress()) starts the count over. The
+ * atomic from the result it kept, so nothing executes twice. Only
+ * progress (hmmnic_comp_progress()) starts the count over. The
  * retransmission timer starts again too (without its count starting
  * over): a peer that answers is not lost, and a failure to place its
  * answers ends in the local error, not in RETRY_EXC_ERR.
@@ -146,6 +146,15 @@ static void hmmnic_comp_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
 {
 	struct hmmnic_stats *stats = &qp->hdev->stats;
 
+	/*
+	 * A NAK for a PSN already acknowledged answers a duplicate the
+	 * network made or a retransmission that crossed the ACK: the work
+	 * request it was about is done, and the one now waiting is not it.
+	 */
+	if (hmmnic_psn_diff(psn, qp->req.una) < 0) {
+		hmmnic_count(stats, HMMNIC_CNT_DROP_DUPLICATE);
+		return;
+	}
 	if (!hmmnic_comp_ack(qp, psn) || !hmmnic_tail_busy(qp))
 		return;
 

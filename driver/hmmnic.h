@@ -52,20 +52,15 @@
 /* Packets queued on the netdev beyond which senders wait a jiffy. */
 #define HMMNIC_TX_QUEUE_MAX	128
 /*
- * Transient memory failures in a row (hmmnic_err_transient()) after which
- * a requester or a READ responder gives up and fails the work request or
- * the connection. An ODP fault that returns -EBUSY has lost to
- * invalidations for HMM_RANGE_DEFAULT_TIMEOUT already.
+ * How long a stage of a QP (hmmnic_busy_retry(): the requester's sending,
+ * its placing of responses, the READ responder, the UD receiver) keeps
+ * trying after transient memory failures (hmmnic_err_transient()) with no
+ * success in between, before it fails the work request or the connection
+ * or drops the datagram; and the delay between tries, in ms. Each try at
+ * an ODP page spends up to HMMNIC_FAULT_BUSY_MS (odp.c) of its own.
  */
-#define HMMNIC_BUSY_RETRIES	16
-/* Delay before the next try after one, in ms. */
+#define HMMNIC_BUSY_GIVE_UP_MS	5000
 #define HMMNIC_BUSY_DELAY_MS	10
-/*
- * Tries at the receive buffer of a UD datagram, one data-path fault
- * budget (HMMNIC_FAULT_BUSY_MS in odp.c, 50 ms) each: about
- * HMM_RANGE_DEFAULT_TIMEOUT in all.
- */
-#define HMMNIC_UD_FAULT_TRIES	20
 /* Packets a QP worker handles before it yields the CPU. */
 #define HMMNIC_WORK_BUDGET	64
 /*
@@ -505,6 +500,7 @@ struct hmmnic_swqe_state {
 struct hmmnic_busy {
 	u32 tries;
 	unsigned long until;	/* jiffies: no new try before */
+	unsigned long deadline;	/* jiffies: give up after */
 };
 
 struct hmmnic_qp {
@@ -600,6 +596,7 @@ struct hmmnic_qp {
 struct hmmnic_res {
 	u8 opcode;
 	bool valid;
+	bool dup;		/* READ answered again for a duplicate */
 	u32 first_psn;
 	u32 last_psn;
 	/* READ: what is left to send */
@@ -842,12 +839,7 @@ bool hmmnic_addr_is_local(const struct hmmnic_av *av);
 bool hmmnic_tx_busy(const struct hmmnic_av *av);
 void hmmnic_qp_tx_wait(struct hmmnic_qp *qp);
 bool hmmnic_busy_retry(struct hmmnic_qp *qp, struct hmmnic_busy *busy);
-
-/* Is the stage waiting after a transient failure? */
-static inline bool hmmnic_busy_waiting(const struct hmmnic_busy *busy)
-{
-	return busy->tries && time_before(jiffies, busy->until);
-}
+bool hmmnic_busy_waiting(struct hmmnic_qp *qp, struct hmmnic_busy *busy);
 
 int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
 		__be16 sport, struct sk_buff *skb, bool may_inline);

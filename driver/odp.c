@@ -86,7 +86,7 @@ MODULE_PARM_DESC(fault_mode,
  * times, interval, task-filter: Documentation/fault-injection) in
  * debugfs hmmnic/fail_odp_fault: an ODP fault that fires fails with
  * -EBUSY at once, as one does whose range invalidations kept taking away
- * for HMM_RANGE_DEFAULT_TIMEOUT. Callers must treat that as "not now".
+ * for its whole time budget. Callers must treat that as "not now".
  */
 #ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
 static DECLARE_FAULT_ATTR(hmmnic_fail_odp_fault);
@@ -387,7 +387,7 @@ static int hmmnic_odp_fault(struct hmmnic_odp *odp, unsigned long idx,
 	};
 	unsigned long i, added = 0;
 	u64 begin = ktime_get_ns();
-	int unstaged = 0, err;
+	int unstaged = 0, late = 0, err;
 
 	range.hmm_pfns = kmalloc_array(npages, sizeof(*range.hmm_pfns),
 				       GFP_KERNEL);
@@ -400,7 +400,8 @@ static int hmmnic_odp_fault(struct hmmnic_odp *odp, unsigned long idx,
 	trace_hmmnic_odp_fault_begin(mr, range.start, npages,
 				     flags & HMM_PFN_REQ_WRITE);
 	for (;;) {
-		if (time_after(jiffies, timeout) ||
+		/* one more walk after the budget: the last may have been slow */
+		if ((time_after(jiffies, timeout) && late++) ||
 		    hmmnic_odp_should_fail(npages)) {
 			err = -EBUSY;
 			break;
@@ -576,6 +577,8 @@ static int hmmnic_odp_page_do(struct hmmnic_odp *odp, unsigned long idx,
 		if (err)
 			return err;
 	}
+	/* faulted in, and taken away again before the access each time */
+	hmmnic_odp_stat(odp->mr, HMMNIC_ODP_FAULT_ERRORS, 1);
 	return -EBUSY;
 }
 

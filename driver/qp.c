@@ -494,7 +494,8 @@ void hmmnic_qp_tx_wait(struct hmmnic_qp *qp)
  * A failure that the next try may not meet (no skb, an ODP fault that
  * invalidations kept beating or that had no memory): the stage waits
  * HMMNIC_BUSY_DELAY_MS (hmmnic_busy_waiting()) and the worker runs again
- * then, up to HMMNIC_BUSY_RETRIES failures in a row.
+ * then, for up to HMMNIC_BUSY_GIVE_UP_MS from the first failure. Whoever
+ * succeeds clears busy->tries.
  *
  * Return: true to try again later, false to give up (the record starts
  * over).
@@ -504,11 +505,32 @@ bool hmmnic_busy_retry(struct hmmnic_qp *qp, struct hmmnic_busy *busy)
 	unsigned long delay = max(msecs_to_jiffies(HMMNIC_BUSY_DELAY_MS), 1UL);
 
 	lockdep_assert_held(&qp->mutex);
-	if (++busy->tries >= HMMNIC_BUSY_RETRIES) {
+	if (!busy->tries++) {
+		busy->deadline = jiffies +
+				 msecs_to_jiffies(HMMNIC_BUSY_GIVE_UP_MS);
+	} else if (time_after(jiffies, busy->deadline)) {
 		busy->tries = 0;
 		return false;
 	}
 	busy->until = jiffies + delay;
+	hmmnic_busy_waiting(qp, busy);
+	return true;
+}
+
+/**
+ * hmmnic_busy_waiting - must the stage wait before its next try?
+ * @qp: the QP
+ * @busy: the stage's record
+ *
+ * While it must, the QP's tx_timer is due no later than the end of the
+ * wait, whatever else armed it meanwhile, so the worker comes back.
+ *
+ * Return: true while the stage waits.
+ */
+bool hmmnic_busy_waiting(struct hmmnic_qp *qp, struct hmmnic_busy *busy)
+{
+	if (!busy->tries || !time_before(jiffies, busy->until))
+		return false;
 	if (!READ_ONCE(qp->dying))
 		timer_reduce(&qp->tx_timer, busy->until);
 	return true;

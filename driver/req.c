@@ -609,8 +609,8 @@ bool hmmnic_req_step(struct hmmnic_qp *qp)
 
 	if (qp->state != IB_QPS_RTS && qp->state != IB_QPS_SQD)
 		return false;
-	if (qp->req.rnr_wait || hmmnic_busy_waiting(&qp->req.busy) ||
-	    hmmnic_busy_waiting(&qp->req.place))
+	if (qp->req.rnr_wait || hmmnic_busy_waiting(qp, &qp->req.busy) ||
+	    hmmnic_busy_waiting(qp, &qp->req.place))
 		return false;
 	if (qp->req.cur == qp->req.fetched)
 		hmmnic_req_fetch(qp);
@@ -796,7 +796,8 @@ static void hmmnic_qp_run(struct hmmnic_qp *qp)
 		}
 		if (qp->resp.reading) {
 			progress |= hmmnic_resp_read_step(qp);
-		} else {
+		} else if (!hmmnic_busy_waiting(qp, &qp->resp.busy)) {
+			/* (a UD datagram put back waits there) */
 			skb = skb_dequeue(&qp->rxq);
 			if (skb) {
 				hmmnic_resp_rcv(qp, skb);

@@ -135,28 +135,29 @@ static int hmmnic_resp_get_wqe(struct hmmnic_qp *qp)
 
 /* ---- UD ---- */
 
-static void hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
+/* Return: true if @skb was put back to be tried again later. */
+static bool hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
 	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
 	struct hmmnic_deth *deth = hmmnic_pkt_eth(skb, HMMNIC_F_DETH);
 	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
 	u8 grh[HMMNIC_GRH_SIZE] = {};
-	int tries, err = 0;
 	u32 qkey;
+	int err;
 
 	if (qp->state != IB_QPS_RTR && qp->state != IB_QPS_RTS &&
 	    qp->state != IB_QPS_SQD) {
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
-		return;
+		return false;
 	}
 	qkey = qp->ibqp.qp_type == IB_QPT_GSI ? IB_QP1_QKEY : qp->attr.qkey;
 	if (be32_to_cpu(deth->qkey) != qkey) {
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QKEY);
-		return;
+		return false;
 	}
 	if (hmmnic_resp_get_wqe(qp)) {
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_NO_RECV_WQE);
-		return;
+		return false;
 	}
 
 	/* The first 40 bytes receive the GRH, or 20 zeros + the IPv4 header. */
@@ -164,35 +165,34 @@ static void hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
 		memcpy(grh + 20, ip_hdr(skb), sizeof(struct iphdr));
 	else
 		memcpy(grh, ipv6_hdr(skb), sizeof(struct ipv6hdr));
-	/*
-	 * Nothing sends a datagram again: try as long as a fault that blocks
-	 * no QP would (HMM_RANGE_DEFAULT_TIMEOUT), a data-path fault's budget
-	 * at a time.
-	 */
-	for (tries = 0; tries < HMMNIC_UD_FAULT_TRIES; tries++) {
-		err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, grh,
-				      sizeof(grh), true);
-		if (!err)
-			err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge,
-					      sizeof(grh),
-					      hmmnic_pkt_payload(skb),
-					      pkt->paylen, true);
-		if (!hmmnic_err_transient(err))
-			break;
-	}
+	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, grh, sizeof(grh),
+			      true);
+	if (!err)
+		err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, sizeof(grh),
+				      hmmnic_pkt_payload(skb), pkt->paylen,
+				      true);
 	if (hmmnic_err_transient(err)) {
 		/*
-		 * The buffer's pages could not be had: lose the datagram, as
-		 * a NIC without room would, and keep the WQE for the next.
+		 * Nothing sends a datagram again: it goes back to the head of
+		 * the queue and waits (resp.busy), the later ones behind it,
+		 * and takes the same WQE on the next try. After
+		 * HMMNIC_BUSY_GIVE_UP_MS it is lost, as on a NIC without
+		 * room, and the WQE waits for the next datagram.
 		 */
+		if (hmmnic_busy_retry(qp, &qp->resp.busy)) {
+			skb_queue_head(&qp->rxq, skb);
+			return true;
+		}
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_PAGE_FAULT);
-		return;
+		return false;
 	}
+	qp->resp.busy.tries = 0;
 	if (err == -EMSGSIZE)
 		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_TOO_LONG);
 	hmmnic_resp_recv_done(qp, err ? hmmnic_sge_status(err) :
 			      IB_WC_SUCCESS, IB_WC_RECV,
 			      sizeof(grh) + pkt->paylen, skb);
+	return false;
 }
 
 /* ---- RC: checks ---- */
@@ -421,8 +421,15 @@ static struct hmmnic_res *hmmnic_resp_find_res(struct hmmnic_qp *qp, u8 op,
 }
 
 /* Check a READ request and point @res at what it asks for. */
+/*
+ * @dup: for a duplicate. The READ it repeats may be done (the network
+ * made the copy, or it crossed the responses): a key or range that no
+ * longer checks out is not worth a fatal NAK, the duplicate is dropped,
+ * and a requester that really lacks the data asks again until its retries
+ * run out.
+ */
 static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
-				   struct hmmnic_res *res)
+				   struct hmmnic_res *res, bool dup)
 {
 	struct hmmnic_reth *reth = hmmnic_pkt_eth(skb, HMMNIC_F_RETH);
 	u32 psn = hmmnic_pkt(skb)->psn;
@@ -449,13 +456,16 @@ static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
 		mr = hmmnic_resp_mr(qp, be32_to_cpu(reth->rkey), va, len,
 				    IB_ACCESS_REMOTE_READ);
 		if (!mr) {
-			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, psn);
+			if (!dup)
+				hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
+						      psn);
 			return false;
 		}
 		hmmnic_mr_put(mr);
 	}
 	res->opcode = HMMNIC_OP_READ_REQ;
 	res->valid = true;
+	res->dup = dup;
 	res->va = va;
 	res->rkey = be32_to_cpu(reth->rkey);
 	res->length = len;
@@ -470,7 +480,7 @@ static bool hmmnic_resp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
 	u32 psn = hmmnic_pkt(skb)->psn;
 
 	res->first_psn = psn;
-	if (!hmmnic_resp_read_setup(qp, skb, res)) {
+	if (!hmmnic_resp_read_setup(qp, skb, res, false)) {
 		res->valid = false;
 		return false;
 	}
@@ -495,7 +505,7 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 	u8 opcode;
 	int err = 0;
 
-	if (hmmnic_busy_waiting(&qp->resp.busy))
+	if (hmmnic_busy_waiting(qp, &qp->resp.busy))
 		return false;
 	if (hmmnic_tx_busy(&qp->av)) {
 		hmmnic_qp_tx_wait(qp);
@@ -533,8 +543,12 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 		if (!mr || err) {
 			kfree_skb(skb);
 			qp->resp.reading = NULL;
-			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
-					      res->next_psn);
+			/* see hmmnic_resp_read_setup(): a duplicate just stops */
+			if (res->dup)
+				res->valid = false;
+			else
+				hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
+						      res->next_psn);
 			return false;
 		}
 	}
@@ -655,7 +669,7 @@ static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 		res->first_psn = pkt->psn;
 		if (qp->resp.reading == res)
 			qp->resp.reading = NULL;
-		if (!hmmnic_resp_read_setup(qp, skb, res)) {
+		if (!hmmnic_resp_read_setup(qp, skb, res, true)) {
 			res->valid = false;
 			return;
 		}
@@ -691,7 +705,8 @@ void hmmnic_resp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb)
 	bool ok;
 
 	if (qp->ibqp.qp_type != IB_QPT_RC) {
-		hmmnic_resp_ud(qp, skb);
+		if (hmmnic_resp_ud(qp, skb))
+			return;		/* kept for a later try */
 		goto out;
 	}
 	if (qp->state != IB_QPS_RTR && qp->state != IB_QPS_RTS &&
