@@ -3,7 +3,10 @@
  * hmmnic network glue: the RoCEv2 UDP sockets that receive packets, the
  * IP/UDP encapsulation of outgoing packets, and the local short cut that
  * hands a packet for an address of this host straight to the receiving
- * device without the network stack (and without an ICRC).
+ * device without the network stack (and without an ICRC). With the module
+ * parameter local_shortcut off, local packets take the network path too:
+ * ICRC, ip_local_out(), the loopback device and its qdisc (where netem can
+ * lose, reorder, duplicate and corrupt them), the UDP socket.
  */
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -29,6 +32,17 @@ struct hmmnic_net {
 };
 
 static unsigned int hmmnic_net_id;
+
+static bool hmmnic_local_shortcut = true;
+module_param_named(local_shortcut, hmmnic_local_shortcut, bool, 0644);
+MODULE_PARM_DESC(local_shortcut,
+		 "Hand packets for local addresses straight to the receiving device (default Y); N sends them through the UDP stack, as for a remote peer");
+
+/* Does a packet on @av take the local short cut? */
+static bool hmmnic_av_shortcut(const struct hmmnic_av *av)
+{
+	return av->local && READ_ONCE(hmmnic_local_shortcut);
+}
 
 static int hmmnic_udp_rcv(struct sock *sk, struct sk_buff *skb);
 
@@ -294,7 +308,7 @@ bool hmmnic_tx_busy(const struct hmmnic_av *av)
 	struct netdev_queue *txq;
 	bool busy;
 
-	if (av->local)
+	if (hmmnic_av_shortcut(av))
 		return false;
 	rcu_read_lock_bh();
 	txq = netdev_get_tx_queue(av->ndev, 0);
@@ -335,7 +349,7 @@ int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
 	hmmnic_count(&hdev->stats, HMMNIC_CNT_TX_PACKETS);
 	hmmnic_count_add(&hdev->stats, HMMNIC_CNT_TX_BYTES, len);
 
-	peer = av->local ? hmmnic_local_peer(av) : NULL;
+	peer = hmmnic_av_shortcut(av) ? hmmnic_local_peer(av) : NULL;
 	if (peer) {
 		hmmnic_count(&hdev->stats, HMMNIC_CNT_LOCAL_PACKETS);
 		memset(skb->cb, 0, sizeof(skb->cb));

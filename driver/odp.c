@@ -41,13 +41,15 @@
 #define HMMNIC_ODP_RETRIES	100
 /*
  * How long the data path tries to fault a page that invalidations keep
- * taking away before it answers "not now" (-EBUSY): the QP worker sends
- * nothing meanwhile, and a requester that hears nothing for a few of its
- * ACK timeouts gives up. An RNR NAK or a later try does the waiting.
- * Prefetch and the rnr mode's background faults, which block no QP, use
- * HMM_RANGE_DEFAULT_TIMEOUT.
+ * taking away before it answers "not now" (-EBUSY), and an RNR NAK or a
+ * later try does the waiting. Not shorter than prefetch's: a fault's own
+ * COW breaks invalidate its range, so a batch of fresh pages on a slow
+ * machine takes many walks that all make progress (50 ms failed first
+ * WRITEs into untouched memory under TCG). The QP worker sends nothing
+ * meanwhile: the rnr fault mode is for requesters whose ACK timeout is
+ * shorter than that.
  */
-#define HMMNIC_FAULT_BUSY_MS	50
+#define HMMNIC_FAULT_BUSY_MS	HMM_RANGE_DEFAULT_TIMEOUT
 
 static const char * const hmmnic_fault_mode_names[] = {
 	[HMMNIC_FAULT_SYNC] = "sync",

@@ -20,7 +20,8 @@ import subprocess
 import sys
 
 MATRIX_FIELDS = ["setup", "device", "mode", "tool", "size", "iterations",
-                 "metric", "value", "p99", "status", "page_faults",
+                 "metric", "value", "p99", "status", "retries",
+                 "page_faults",
                  "page_prefetch", "pool_staged", "pool_hits"]
 MODES = ["pinned", "odp-cold", "odp-warm", "odp-prefetch", "odp-implicit",
          "odp-staged"]
@@ -423,10 +424,18 @@ def main():
         if not os.path.exists(p) or os.path.getsize(p) < 1000:
             error("plot %s was not drawn" % p)
 
+    retried = [r for r in rows if (number(r.get("retries")) or 0) > 0]
     md = ["# perf/run results", "",
           "Every figure comes from this one run; absolute numbers under "
           "TCG mean little, ratios a bit more. A cell run more than once "
           "(the goal cells) shows the median of its runs.", "",
+          "perftest runs tried again because perftest itself reported "
+          "inf, nan or 0 with both ends successful: %d of %d runs, "
+          "%d retries in all%s." %
+          (len(retried), len(rows),
+           sum(int(number(r["retries"])) for r in retried),
+           "".join("; %s %s %s %s" % (r["device"], r["mode"], r["tool"],
+                                       r["size"]) for r in retried)), "",
           "## Goals", "",
           md_table(["goal", "metric", "measured", "reference", "ratio",
                     "target", "met"],

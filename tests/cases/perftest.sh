@@ -1,6 +1,7 @@
 #!/bin/bash
 # perftest runs unmodified over hmmnic0 in loopback: every bandwidth and
-# latency tool completes and reports a result line.
+# latency tool completes and reports a result line with non-zero
+# figures.
 . "$(dirname "$0")/../lib/common.sh"
 
 set +e
@@ -14,5 +15,13 @@ for t in ib_write_bw ib_read_bw ib_send_bw ib_atomic_bw \
 	# a result line starts with the message size
 	line=$(echo "$pair_out" | awk '/client/ { c = 1 } c && /^ *[0-9]+ +[0-9]+ +[0-9.]+/ { print; exit }')
 	[ -n "$line" ] || fail "$t printed no result: $pair_out"
+	# the average bandwidth and the message rate (perftest's peak of a
+	# SEND test can read 0.00), or the latencies (min, max, typical): a
+	# zero means no data moved or no time was measured
+	case $t in
+	*_bw) ok='$4 > 0 && $5 > 0' ;;
+	*) ok='$3 > 0 && $4 > 0 && $5 > 0' ;;
+	esac
+	echo "$line" | awk "{ exit !($ok) }" || fail "$t reported a zero: $line"
 	log "$t: $line"
 done

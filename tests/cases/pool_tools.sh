@@ -28,9 +28,12 @@ out=$("$HMMNIC_TOP/perf/pool-state" hmmnic0) || fail "pool-state failed"
 echo "$out"
 for c in pool_staged pool_stage_failures pool_evicted pool_migrate_to_ram \
 	 pool_hits pool_pages_used pool_pages_free; do
-	n=$(echo "$out" | awk -v c=$c '$1 == c { print $2 }' | sort -u | wc -l)
-	v=$(echo "$out" | awk -v c=$c '$1 == c { print $2 }' | head -n 1)
-	[ "$n" = 1 ] && [ -n "$v" ] || fail "pool-state: $c missing or the two views differ"
+	# once in each view (debugfs first, rdma statistic second), equal
+	lines=$(echo "$out" | awk -v c=$c '$1 == c { print $2 }')
+	[ "$(echo "$lines" | grep -c .)" = 2 ] ||
+		fail "pool-state: $c is not in both views: $(echo $lines)"
+	[ "$(echo "$lines" | sort -u | wc -l)" = 1 ] ||
+		fail "pool-state: debugfs and rdma statistic differ on $c: $(echo $lines)"
 done
 [ "$(echo "$out" | awk '$1 == "pool_staged" { print $2; exit }')" -gt 0 ] ||
 	fail "pool-state shows nothing staged"

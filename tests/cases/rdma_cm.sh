@@ -8,15 +8,16 @@
 set +e
 a=192.0.2.1
 srvcli() {
-	local srv=$1 cli=$2 out rc
+	local srv=$1 cli=$2 out rc srv_rc
 	timeout 60 $srv >/tmp/cm-srv.log 2>&1 &
 	local pid=$!
 	sleep 2
 	out=$(timeout 60 $cli 2>&1)
 	rc=$?
 	wait "$pid"
-	[ $rc = 0 ] && [ $? = 0 ] ||
-		fail "$cli (status $rc): $out // server: $(cat /tmp/cm-srv.log)"
+	srv_rc=$?
+	[ $rc = 0 ] && [ $srv_rc = 0 ] ||
+		fail "$cli (status $rc, server status $srv_rc): $out // server: $(cat /tmp/cm-srv.log)"
 	log "$cli: ok"
 }
 srvcli "rping -s -a $a -C 10 -S 4000" "rping -c -a $a -C 10 -S 4000 -V"

@@ -6,7 +6,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-out=$(make -s checkpatch 2>&1) || true
+# checkpatch exits non-zero for any complaint, and when it cannot run
+out=$(make -s checkpatch 2>&1) || fail "checkpatch --strict complains: $out"
 echo "$out"
 echo "$out" | grep -qE 'ERROR|WARNING|CHECK' && fail "checkpatch --strict complains"
 

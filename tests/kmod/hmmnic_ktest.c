@@ -24,6 +24,10 @@ static char *dev = "hmmnic0";
 module_param(dev, charp, 0444);
 MODULE_PARM_DESC(dev, "RDMA device to test (default hmmnic0)");
 
+static int mtu = 1024;
+module_param(mtu, int, 0444);
+MODULE_PARM_DESC(mtu, "Path MTU of the test QPs in bytes: 256 to 4096 (default 1024)");
+
 #define KT_BUF_SIZE	SZ_64K
 #define KT_MR_PAGES	16
 #define KT_ALL_ACCESS	(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE | \
@@ -75,7 +79,7 @@ static int kt_connect(struct kt *t, struct ib_qp *qp, u32 dest_qpn)
 
 	memset(&attr, 0, sizeof(attr));
 	attr.qp_state = IB_QPS_RTR;
-	attr.path_mtu = IB_MTU_1024;
+	attr.path_mtu = ib_mtu_int_to_enum(mtu);
 	attr.dest_qp_num = dest_qpn;
 	attr.max_dest_rd_atomic = 1;
 	attr.min_rnr_timer = 1;
@@ -848,6 +852,10 @@ static int __init hmmnic_ktest_init(void)
 	struct kt t = {};
 	int i, passed = 0, failed = 0, err = -ENOMEM;
 
+	if (ib_mtu_enum_to_int(ib_mtu_int_to_enum(mtu)) != mtu) {
+		pr_err("hmmnic_ktest: mtu=%d is not a path MTU\n", mtu);
+		return -EINVAL;
+	}
 	t.ibdev = ib_device_get_by_name(dev, RDMA_DRIVER_UNKNOWN);
 	if (!t.ibdev) {
 		pr_err("hmmnic_ktest: no device %s\n", dev);

@@ -17,6 +17,7 @@ struct ibv_context *ctx;
 struct ibv_pd *pd;
 union ibv_gid gid;
 enum ibv_mtu port_mtu;
+enum ibv_mtu test_mtu = IBV_MTU_1024;
 uint64_t rnd_state;
 
 const struct rc_opts default_opts = {
@@ -39,13 +40,25 @@ void rc_setup(void)
 	CHECK(!ret, "query_port: %s", strerror(ret));
 	CHECK(port.state == IBV_PORT_ACTIVE, "port %d is not active", PORT);
 	port_mtu = port.active_mtu;
+	if (getenv("HMMNIC_TEST_MTU")) {
+		unsigned long m = strtoul(getenv("HMMNIC_TEST_MTU"), NULL, 0);
+
+		for (test_mtu = IBV_MTU_256; test_mtu < IBV_MTU_4096 &&
+		     128ul << test_mtu != m; test_mtu++)
+			;
+		CHECK(128ul << test_mtu == m, "HMMNIC_TEST_MTU=%lu is not a "
+		      "path MTU (256, 512, 1024, 2048 or 4096)", m);
+	}
+	CHECK(test_mtu <= port_mtu, "path MTU %u needs a larger netdev MTU: "
+	      "the port's active MTU is %u", 128u << test_mtu,
+	      128u << port_mtu);
 	ret = ibv_query_gid(ctx, PORT, GID_INDEX, &gid);
 	CHECK(!ret, "query_gid(%d): %s", GID_INDEX, strerror(ret));
 	CHECK(!memcmp(gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12),
 	      "GID %d is not an IPv4-mapped GID", GID_INDEX);
-	ht_log("GID %d is ::ffff:%u.%u.%u.%u, active MTU %u", GID_INDEX,
-	       gid.raw[12], gid.raw[13], gid.raw[14], gid.raw[15],
-	       128u << port_mtu);
+	ht_log("GID %d is ::ffff:%u.%u.%u.%u, active MTU %u, path MTU %u "
+	       "(HMMNIC_TEST_MTU)", GID_INDEX, gid.raw[12], gid.raw[13],
+	       gid.raw[14], gid.raw[15], 128u << port_mtu, 128u << test_mtu);
 
 	pd = ibv_alloc_pd(ctx);
 	CHECK(pd, "alloc_pd: %s", strerror(errno));
@@ -187,8 +200,13 @@ uint64_t counter_grown(const char *name, uint64_t old, uint64_t min)
 void poll_one_ms(struct ibv_cq *cq, struct ibv_wc *wc, int ms,
 			const char *what)
 {
-	uint64_t deadline = now_ms() + ms;
+	uint64_t deadline;
 	int n;
+
+	/* on a lossy path a lost last packet costs a whole ACK timeout */
+	if (getenv("HMMNIC_TEST_LOSSY"))
+		ms *= 6;
+	deadline = now_ms() + ms;
 
 	for (;;) {
 		n = ibv_poll_cq(cq, 1, wc);
@@ -246,6 +264,18 @@ void expect_err(struct ibv_cq *cq, uint64_t wr_id,
 	struct ibv_wc wc;
 
 	poll_one_ms(cq, &wc, ms, what);
+	/*
+	 * On a lossy path (HMMNIC_TEST_LOSSY, netem) the responder's fatal
+	 * NAK may be lost: its QP is in error and answers nothing more, so
+	 * the requester times out, as the IBTA says it must.
+	 */
+	if (getenv("HMMNIC_TEST_LOSSY") && wc.status == IBV_WC_RETRY_EXC_ERR &&
+	    (status == IBV_WC_REM_ACCESS_ERR ||
+	     status == IBV_WC_REM_INV_REQ_ERR || status == IBV_WC_REM_OP_ERR)) {
+		ht_log("  %s: RETRY_EXC_ERR for %s: the NAK was lost", what,
+		       ibv_wc_status_str(status));
+		status = wc.status;
+	}
 	CHECK(wc.status == status, "%s: status %s (%d), want %s (%d)", what,
 	      ibv_wc_status_str(wc.status), wc.status,
 	      ibv_wc_status_str(status), status);
@@ -389,7 +419,7 @@ void rc_connect(struct ibv_qp *qp, uint32_t dest_qpn, uint32_t rq_psn,
 {
 	struct ibv_qp_attr attr = {
 		.qp_state = IBV_QPS_RTR,
-		.path_mtu = o->mtu ? o->mtu : IBV_MTU_1024,
+		.path_mtu = o->mtu ? o->mtu : test_mtu,
 		.dest_qp_num = dest_qpn,
 		.rq_psn = rq_psn,
 		.max_dest_rd_atomic = 16,

@@ -34,6 +34,8 @@ extern struct ibv_context *ctx;
 extern struct ibv_pd *pd;
 extern union ibv_gid gid;
 extern enum ibv_mtu port_mtu;
+/* Path MTU of the RC pairs: HMMNIC_TEST_MTU bytes, default 1024. */
+extern enum ibv_mtu test_mtu;
 extern uint64_t rnd_state;
 
 /* One end of a connection: the QP and its own send and receive CQs. */
@@ -50,7 +52,7 @@ struct pair {
 struct rc_opts {
 	uint8_t timeout, retry_cnt, rnr_retry;
 	int a_scq_size;		/* 0: CQ_SIZE */
-	enum ibv_mtu mtu;	/* path MTU of both ends; 0: IBV_MTU_1024 */
+	enum ibv_mtu mtu;	/* path MTU of both ends; 0: test_mtu */
 };
 
 extern const struct rc_opts default_opts;
@@ -93,6 +95,10 @@ void poll_none(struct ibv_cq *cq, int ms, const char *what);
 void expect_ok(struct ibv_cq *cq, struct ibv_wc *wc, uint64_t wr_id,
 	enum ibv_wc_opcode opcode, struct ibv_qp *qp,
 	const char *what);
+/*
+ * One completion with @status; with HMMNIC_TEST_LOSSY set, RETRY_EXC_ERR
+ * also stands for a remote error (a lost fatal NAK).
+ */
 void expect_err(struct ibv_cq *cq, uint64_t wr_id,
 	enum ibv_wc_status status, struct ibv_qp *qp, int ms,
 	const char *what);
