@@ -50,7 +50,6 @@ export HMMNIC_TEST_LOSSY=1
 # ops in 2 minutes, too few for a race)
 run "under netem" odp ops implicit munmap dontneed migrate rnr
 run "under netem" pool $pool
-HMMNIC_TEST_MTU=256 run "under netem at MTU 256" odp ops implicit munmap
 sleep 0.1
 r1=$(c retransmits) d1=$(c duplicate_requests) i1=$(c drop_icrc)
 log "netem: retransmits +$((r1 - r0)), duplicate_requests +$((d1 - d0)), drop_icrc +$((i1 - i0))"
