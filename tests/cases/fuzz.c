@@ -6,13 +6,14 @@
  *
  * - rc_responder: every RC request opcode (and the reserved and unknown
  *   ones) at the responder of a connected RC QP, with the PSN at, around
- *   and far from the expected one, rkeys of a writable pinned region, a
+ *   and far from the one it expects now (read back with ibv_query_qp as
+ *   the packets move it on), rkeys of a writable pinned region, a
  *   writable ODP region, a read-only region, another PD's region and
  *   random ones, addresses at and across the regions' bounds and at the
  *   2^64 wrap, DMA lengths from 0 to 2^32 - 1, payloads up to and beyond
  *   the path MTU, every pad count, and packets cut short (the ICRC valid
- *   for what is left). A fresh pair every HMMNIC_FUZZ_BATCH packets, since
- *   a fatal NAK ends a connection.
+ *   for what is left). A fresh pair every HMMNIC_FUZZ_BATCH packets, or as
+ *   soon as a fatal NAK ended the connection (the QP's state says so).
  * - rc_completer: responses (READ responses, ACKs, NAKs of every
  *   syndrome, atomic ACKs) at a requester with a READ and an atomic
  *   outstanding to a responder that is gone, so that responses with the
@@ -114,6 +115,7 @@ static struct {
 	int sock;
 	uint32_t addr;			/* hmmnic0's IPv4 address */
 	uint64_t sent, cut, by_op[256];
+	uint64_t pairs, broken;		/* RC responder pairs, ended early */
 } f;
 
 /* ---- the ICRC: CRC-32 (IEEE, reflected) as RoCEv2 computes it ---- */
@@ -470,6 +472,18 @@ static uint64_t packets(void)
 
 /* ---- the cases ---- */
 
+/* The QP's state now, and in @rq_psn the PSN its responder expects. */
+static enum ibv_qp_state qp_now(struct ibv_qp *qp, uint32_t *rq_psn)
+{
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr attr;
+
+	CHECK(!ibv_query_qp(qp, &attr, IBV_QP_STATE | IBV_QP_RQ_PSN, &init),
+	      "query_qp: %s", strerror(errno));
+	*rq_psn = attr.rq_psn;
+	return attr.qp_state;
+}
+
 static void case_rc_responder(void)
 {
 	uint64_t n = packets(), i = 0;
@@ -481,13 +495,164 @@ static void case_rc_responder(void)
 		for (int k = 0; k < 8; k++)
 			post_recv1(q.b.qp, k, k % 2 ? f.rwo : f.rwp, AREA,
 				   k % 2 ? f.rwo_mr->lkey : f.rwp_mr->lkey);
-		for (int k = 0; k < HMMNIC_FUZZ_BATCH && i < n; k++, i++)
+		for (int k = 0; k < HMMNIC_FUZZ_BATCH && i < n; k++, i++) {
+			uint32_t epsn = A_PSN;
+
+			/*
+			 * Aim at the PSN the responder expects now (packets
+			 * it took moved it on), and take a fresh pair as soon
+			 * as a fatal NAK ended this one: packets at a QP in
+			 * the error state only test one line.
+			 */
+			if (k && !(k % 4)) {
+				enum ibv_qp_state st = qp_now(q.b.qp, &epsn);
+
+				if (st == IBV_QPS_ERR) {
+					f.broken++;
+					break;
+				}
+			}
 			fuzz_one(pick_op(), rnd() % 16 ? q.b.qp->qp_num :
-				 q.a.qp->qp_num, A_PSN);
+				 q.a.qp->qp_num, epsn);
+		}
 		sleep_us(2000);
+		f.pairs++;
 		pair_destroy(&q);
 	}
 	snap_check("after the RC responder fuzz");
+}
+
+/* A READ request at QP @qpn with PSN @psn, as a requester would send it. */
+static void send_read(uint32_t qpn, uint32_t psn, uint64_t va, uint32_t rkey,
+		      uint32_t len)
+{
+	struct pkt p;
+
+	pkt_start(&p);
+	bth(&p, rc_ops[12].code, 0, qpn, psn, 1);
+	put64(&p, va);
+	put32(&p, rkey);
+	put32(&p, len);
+	pkt_send(&p, 0);
+}
+
+/* The counters the duplicate READ cases read. */
+struct dup_counts {
+	uint64_t dup, naks, stale;
+};
+
+static void dup_counts(struct dup_counts *c)
+{
+	static const char *const names[] = {
+		"duplicate_requests", "err_naks_sent", "drop_duplicate",
+	};
+	uint64_t v[3];
+
+	counters_now(names, v, 3);
+	c->dup = v[0];
+	c->naks = v[1];
+	c->stale = v[2];
+}
+
+/*
+ * Send a copy of a READ request to @q's responder and see what it did:
+ * answered it again (@stale answers, which the requester drops), dropped
+ * it, or, @fatal, NAKed it (the requester drops the NAK too: it is for a
+ * PSN it has seen acknowledged).
+ */
+static void dup_read_check(struct pair *q, uint32_t psn, uint64_t va,
+			   uint32_t rkey, uint32_t len, int fatal,
+			   uint64_t stale, const char *what)
+{
+	struct dup_counts c0, c1;
+	uint32_t epsn, epsn0;
+	enum ibv_qp_state st;
+
+	qp_now(q->b.qp, &epsn0);
+	dup_counts(&c0);
+	send_read(q->b.qp->qp_num, psn & 0xffffff, va, rkey, len);
+	counter_grown("duplicate_requests", c0.dup, 1);
+	counter_grown("drop_duplicate", c0.stale, stale);
+	dup_counts(&c1);
+	st = qp_now(q->b.qp, &epsn);
+	CHECK(c1.dup - c0.dup == 1, "%s: duplicate_requests +%" PRIu64
+	      ", want +1", what, c1.dup - c0.dup);
+	CHECK(c1.naks - c0.naks == (uint64_t)fatal, "%s: err_naks_sent +%"
+	      PRIu64 ", want +%d", what, c1.naks - c0.naks, fatal);
+	CHECK(st == (fatal ? IBV_QPS_ERR : IBV_QPS_RTS),
+	      "%s: the responder's QP is in state %d", what, st);
+	CHECK(fatal || epsn == epsn0,
+	      "%s: the expected PSN moved from %#x to %#x", what, epsn0, epsn);
+	CHECK(c1.stale - c0.stale == stale, "%s: drop_duplicate +%" PRIu64
+	      ", want +%" PRIu64, what, c1.stale - c0.stale, stale);
+	ht_log("  %s: ok", what);
+}
+
+/* READ number @n (0..3) of dup_read: three responses from PSN A_PSN + 3n */
+static void dup_read_one(struct pair *q, int n, uint8_t *buf,
+			 struct ibv_mr *bmr, uint32_t len)
+{
+	struct ibv_wc wc;
+	uint32_t epsn;
+
+	post1(q->a.qp, n, IBV_WR_RDMA_READ, buf + n * len, len, bmr->lkey,
+	      (uintptr_t)f.rwp + n * len, f.rwp_mr->rkey);
+	expect_ok(q->a.scq, &wc, n, IBV_WC_RDMA_READ, q->a.qp, "a READ");
+	check_bytes(buf + n * len, f.rwp + n * len, len, "a READ");
+	CHECK(qp_now(q->b.qp, &epsn) == IBV_QPS_RTS &&
+	      epsn == ((A_PSN + 3 * (n + 1)) & 0xffffff),
+	      "after READ %d the responder expects %#x", n, epsn);
+}
+
+/*
+ * dup_read: the responder's rules for a copy of a READ request it has
+ * answered (a requester that went back sends one; so may the network).
+ * From the PSN of any of its responses, with the rest of the same range,
+ * it is answered again, and the requester, which has every byte, drops
+ * the answers; a copy whose key or range no longer checks out is dropped,
+ * not fatally NAKed (the READ may be long done); a copy from a later PSN
+ * that would end beyond the READ's own last PSN is an invalid request
+ * (fatal NAK, the responder's QP in error). What the requester placed
+ * never changes, nor does memory outside the regions. Four READs of
+ * three responses each (PSNs A_PSN .. A_PSN + 11, across the 2^24 wrap).
+ */
+static void case_dup_read(void)
+{
+	uint32_t mtu = 128u << test_mtu, len = 3 * mtu - 100;
+	uint8_t *buf = malloc(AREA), *want = malloc(AREA);
+	uint64_t va = (uintptr_t)f.rwp;
+	uint32_t rkey = f.rwp_mr->rkey;
+	struct ibv_mr *bmr;
+	struct pair q;
+
+	CHECK(buf && want && 4 * len <= AREA, "malloc");
+	memset(buf, 0, AREA);
+	bmr = reg(pd, buf, AREA, ACCESS_ALL);
+	pair_create(&q, &default_opts);
+
+	dup_read_one(&q, 0, buf, bmr, len);
+	dup_read_check(&q, A_PSN, va, rkey, len, 0, 3,
+		       "the whole READ again");
+	dup_read_check(&q, A_PSN + 1, va + mtu, rkey, len - mtu, 0, 2,
+		       "the READ again from its second response");
+	dup_read_check(&q, A_PSN + 2, va + 2 * mtu, rkey, len - 2 * mtu, 0, 1,
+		       "the READ again from its last response");
+	dup_read_one(&q, 1, buf, bmr, len);
+	dup_read_check(&q, A_PSN + 4, va + len + mtu, f.other_mr->rkey,
+		       len - mtu, 0, 0, "a copy with another PD's rkey");
+	dup_read_one(&q, 2, buf, bmr, len);
+	dup_read_check(&q, A_PSN + 7, va + AREA, rkey, len - mtu, 0, 0,
+		       "a copy beyond the region");
+	dup_read_one(&q, 3, buf, bmr, len);
+	memcpy(want, buf, AREA);
+	dup_read_check(&q, A_PSN + 10, va + 3 * len + mtu, rkey, len, 1, 1,
+		       "a copy from a later PSN that ends beyond the READ");
+	check_bytes(buf, want, AREA, "the READs' buffer after the copies");
+	pair_destroy(&q);
+	CHECK(!ibv_dereg_mr(bmr), "dereg_mr");
+	free(buf);
+	free(want);
+	snap_check("after the duplicate READs");
 }
 
 static void case_rc_completer(void)
@@ -729,6 +894,9 @@ static void report(void)
 		ops += !!f.by_op[i];
 	ht_log("fuzz: %" PRIu64 " packets, %zu opcodes, %" PRIu64
 	       " cut short", f.sent, ops, f.cut);
+	if (f.pairs)
+		ht_log("fuzz: %" PRIu64 " RC responder pairs, %" PRIu64
+		       " ended early by a fatal NAK", f.pairs, f.broken);
 	for (size_t i = 0; i < ARRAY_SIZE(drops); i++)
 		off += snprintf(line + off, sizeof(line) - off, " %s %" PRIu64,
 				drops[i], counter(drops[i]));
@@ -742,6 +910,7 @@ int main(int argc, char **argv)
 		{ "rc_completer", case_rc_completer },
 		{ "ud", case_ud },
 		{ "rings", case_rings },
+		{ "dup_read", case_dup_read },
 	};
 
 	rc_setup();

@@ -38,9 +38,10 @@ run -- sh -ec 'rdma link delete hmmnic0; modprobe rdma_rxe; modprobe test_hmm; l
 
 # Each guest pings the other, and stays up until both have done so.
 b=$top/tests/vm/barrier
-# (ping gives up on a peer that is still booting: retry it)
-ping2="i=0; until ping -q -c 1 -W 1 \$HMMNIC_VM_PEER_ADDR; do i=\$((i+1)); [ \$i -lt 60 ] || exit 1; done"
-run --peer "($ping2) && $b signal peer && $b wait first 90" \
-	-- sh -c "($ping2) && $b signal first && $b wait peer 90" ||
+# (ping gives up on a peer that is still booting: retry it for up to three
+# minutes, then show what the guest's side of the link looks like)
+ping2="end=\$((\$(date +%s) + 180)); until ping -q -c 1 -W 1 \$HMMNIC_VM_PEER_ADDR >/dev/null 2>&1; do [ \$(date +%s) -lt \$end ] || { ping -c 1 -W 1 \$HMMNIC_VM_PEER_ADDR; ip -s link show eth0; ip addr show eth0; ip neigh; exit 1; }; done"
+run --peer "($ping2) && $b signal peer && $b wait first 240" \
+	-- sh -c "($ping2) && $b signal first && $b wait peer 240" ||
 	fail "the two guests cannot reach each other"
 echo "harness OK"
