@@ -1538,8 +1538,8 @@ static void race(int do_fork)
 
 	CHECK(want, "malloc");
 	/*
-	 * On a lossy path (netpath) a lost last packet costs a whole ACK
-	 * timeout: 4 s leaves too few ops for a race. Remaps do not hold the
+	 * On a lossy path (tests/soak --net) a lost last packet costs an ACK
+	 * timeout: 4 s would leave too few ops for a race. Remaps do not hold the
 	 * mmap lock for long; 268 ms (timeout 16) is plenty for them.
 	 */
 	if (getenv("HMMNIC_TEST_LOSSY") && !do_fork)
