@@ -43,15 +43,23 @@ static bool hmmnic_is_rd_atomic(u32 opcode)
 
 /*
  * Go back to the oldest unacknowledged PSN because packets were lost; but
- * only once per gap: every later packet of the same window tells the same
- * story, and answering each with a retransmission floods the link.
+ * only once per gap for an eighth of the ACK timeout (at least two
+ * jiffies): every later packet of the same window tells the same story,
+ * and answering each with a retransmission floods the link. Once that
+ * hold is over, a packet that still shows the same gap means the first
+ * packet sent again was lost too (or overtaken), and going back once more
+ * beats waiting for the whole timeout.
  */
 static void hmmnic_comp_go_back(struct hmmnic_qp *qp, u32 psn)
 {
-	if (qp->req.gap_valid && qp->req.gap_psn == psn)
+	unsigned long hold = max(hmmnic_req_ack_timeout(qp) / 8, 2UL);
+
+	if (qp->req.gap_valid && qp->req.gap_psn == psn &&
+	    time_before(jiffies, qp->req.gap_time + hold))
 		return;
 	qp->req.gap_valid = true;
 	qp->req.gap_psn = psn;
+	qp->req.gap_time = jiffies;
 	hmmnic_req_rewind(qp, psn);
 }
 

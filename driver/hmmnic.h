@@ -564,6 +564,7 @@ struct hmmnic_qp {
 		bool need_retry;	/* timer fired: go back N */
 		bool gap_valid;		/* went back to gap_psn already */
 		u32 gap_psn;
+		unsigned long gap_time;	/* jiffies, when it did */
 		bool drained;		/* SQD event raised */
 	} req;
 
@@ -852,6 +853,7 @@ struct sk_buff *hmmnic_pkt_new(struct hmmnic_qp *qp, u8 opcode, u32 paylen,
 bool hmmnic_req_complete(struct hmmnic_qp *qp, enum ib_wc_status status);
 bool hmmnic_req_step(struct hmmnic_qp *qp);
 void hmmnic_req_rewind(struct hmmnic_qp *qp, u32 psn);
+unsigned long hmmnic_req_ack_timeout(struct hmmnic_qp *qp);
 void hmmnic_req_arm_timer(struct hmmnic_qp *qp);
 void hmmnic_qp_work(struct work_struct *work);
 void hmmnic_qp_doorbell(struct hmmnic_qp *qp);
@@ -863,6 +865,7 @@ void hmmnic_comp_timeout(struct hmmnic_qp *qp);
 
 /* resp.c */
 void hmmnic_resp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb);
+bool hmmnic_resp_take_dup(struct hmmnic_qp *qp);
 bool hmmnic_resp_read_step(struct hmmnic_qp *qp);
 void hmmnic_resp_send_ack(struct hmmnic_qp *qp);
 

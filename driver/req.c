@@ -481,17 +481,27 @@ module_param_named(min_ack_timeout_ms, hmmnic_min_ack_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(min_ack_timeout_ms,
 		 "Lower bound of the local ACK timeout in ms (default 0: the QP's own); raise it when peers run in slow emulated guests");
 
+/**
+ * hmmnic_req_ack_timeout - how long @qp waits for an ACK
+ * @qp: the QP
+ *
+ * Return: 4.096 us * 2^timeout in jiffies, at least two jiffies and at
+ * least the module parameter min_ack_timeout_ms.
+ */
+unsigned long hmmnic_req_ack_timeout(struct hmmnic_qp *qp)
+{
+	unsigned long t = usecs_to_jiffies((4096ULL << qp->attr.timeout) /
+					   1000);
+
+	return max3(t, 2UL,
+		    msecs_to_jiffies(READ_ONCE(hmmnic_min_ack_timeout_ms)));
+}
+
 void hmmnic_req_arm_timer(struct hmmnic_qp *qp)
 {
-	unsigned long t;
-
 	if (!qp->attr.timeout || READ_ONCE(qp->dying))
 		return;
-	/* 4.096 us * 2^timeout, at least two jiffies and the floor */
-	t = usecs_to_jiffies((4096ULL << qp->attr.timeout) / 1000);
-	t = max3(t, 2UL,
-		 msecs_to_jiffies(READ_ONCE(hmmnic_min_ack_timeout_ms)));
-	mod_timer(&qp->retry_timer, jiffies + t);
+	mod_timer(&qp->retry_timer, jiffies + hmmnic_req_ack_timeout(qp));
 }
 
 /* Start the next WQE if the rules allow it; false if it has to wait. */
@@ -794,6 +804,8 @@ static void hmmnic_qp_run(struct hmmnic_qp *qp)
 			hmmnic_comp_rcv(qp, skb);
 			progress = true;
 		}
+		if (qp->resp.reading && hmmnic_resp_take_dup(qp))
+			progress = true;
 		if (qp->resp.reading) {
 			progress |= hmmnic_resp_read_step(qp);
 		} else if (!hmmnic_busy_waiting(qp, &qp->resp.busy)) {

@@ -653,10 +653,11 @@ static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
 	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
 	struct hmmnic_res *res;
-	u32 last;
 
 	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DUP_REQUESTS);
 	if (pkt->flags & HMMNIC_F_READ) {
+		struct hmmnic_res again = {};
+
 		/* Answer again from the PSN asked for, with the new RETH. */
 		res = hmmnic_resp_find_res(qp, HMMNIC_OP_READ_REQ, pkt->psn);
 		if (!res)
@@ -665,23 +666,26 @@ static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 		if (qp->resp.reading == res &&
 		    hmmnic_psn_diff(pkt->psn, res->next_psn) >= 0)
 			return;
-		last = res->last_psn;
-		res->first_psn = pkt->psn;
-		if (qp->resp.reading == res)
-			qp->resp.reading = NULL;
-		if (!hmmnic_resp_read_setup(qp, skb, res, true)) {
-			res->valid = false;
+		/*
+		 * Checked on a copy: a copy whose key or range no longer
+		 * checks out is dropped, and the READ it names (perhaps being
+		 * answered now) stays as it was.
+		 */
+		again.first_psn = pkt->psn;
+		if (!hmmnic_resp_read_setup(qp, skb, &again, true))
 			return;
-		}
 		/*
 		 * A READ asked again from a later PSN ends where it did: the
 		 * PSNs beyond belong to the requests that followed.
 		 */
-		if (res->last_psn != last) {
+		if (again.last_psn != res->last_psn) {
+			if (qp->resp.reading == res)
+				qp->resp.reading = NULL;
 			res->valid = false;
 			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
 			return;
 		}
+		*res = again;
 		qp->resp.reading = res;
 		return;
 	}
@@ -693,6 +697,37 @@ static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 	}
 	/* SEND or WRITE already executed: acknowledge it again. */
 	qp->resp.ack_pending = true;
+}
+
+/**
+ * hmmnic_resp_take_dup - take a duplicate request from the head of the
+ * receive queue while a READ is being answered
+ * @qp: the QP, an RC QP whose responder is answering a READ
+ *
+ * A requester that lost a response asks for the READ again from there,
+ * and every response sent until the copy is seen is one it drops. So a
+ * copy does not wait behind the READ's responses, as a new request must:
+ * a duplicate changes nothing but where the responses start again. Only
+ * the head of the queue is looked at, to keep the order of new requests.
+ *
+ * Return: true if a packet was taken.
+ */
+bool hmmnic_resp_take_dup(struct hmmnic_qp *qp)
+{
+	struct sk_buff *skb;
+	unsigned long flags;
+	bool dup;
+
+	lockdep_assert_held(&qp->mutex);
+	spin_lock_irqsave(&qp->rxq.lock, flags);
+	skb = skb_peek(&qp->rxq);
+	dup = skb && hmmnic_psn_diff(hmmnic_pkt(skb)->psn, qp->resp.psn) < 0;
+	if (dup)
+		__skb_unlink(skb, &qp->rxq);
+	spin_unlock_irqrestore(&qp->rxq.lock, flags);
+	if (dup)
+		hmmnic_resp_rcv(qp, skb);
+	return dup;
 }
 
 /* ---- entry ---- */

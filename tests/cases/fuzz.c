@@ -28,6 +28,13 @@
  *   /proc/self/maps) while the main thread runs WRITE and SEND traffic and
  *   polls, tolerating any error; the child must end on its own with its
  *   memory outside its registrations intact.
+ * - dup_read: copies of answered READ requests (whole, from a later
+ *   response, with another PD's key, beyond the region, ending beyond the
+ *   READ) across the 2^24 PSN wrap: answered again, dropped or fatally
+ *   NAKed by the IBTA's rules, with exact counter deltas; a copy that was
+ *   dropped does not stop the READ being answered again.
+ * - dup_read_stream: a copy of a READ of 2048 responses sent while they go
+ *   out is answered at once, not after the whole stream.
  *
  * Memory outside every registration (guard areas between the regions),
  * the read-only region and the other PD's region must not change; the
@@ -527,9 +534,15 @@ static void send_read(uint32_t qpn, uint32_t psn, uint64_t va, uint32_t rkey,
 		      uint32_t len)
 {
 	struct pkt p;
+	size_t at;
 
 	pkt_start(&p);
+	at = p.len;
 	bth(&p, rc_ops[12].code, 0, qpn, psn, 1);
+	/* no fuzz here: no SE, and the default P_Key */
+	p.b[at + 1] = 0;
+	p.b[at + 2] = 0xff;
+	p.b[at + 3] = 0xff;
 	put64(&p, va);
 	put32(&p, rkey);
 	put32(&p, len);
@@ -640,6 +653,8 @@ static void case_dup_read(void)
 	dup_read_one(&q, 1, buf, bmr, len);
 	dup_read_check(&q, A_PSN + 4, va + len + mtu, f.other_mr->rkey,
 		       len - mtu, 0, 0, "a copy with another PD's rkey");
+	dup_read_check(&q, A_PSN + 4, va + len + mtu, rkey, len - mtu, 0, 2,
+		       "the same copy with the READ's own rkey after it");
 	dup_read_one(&q, 2, buf, bmr, len);
 	dup_read_check(&q, A_PSN + 7, va + AREA, rkey, len - mtu, 0, 0,
 		       "a copy beyond the region");
@@ -653,6 +668,82 @@ static void case_dup_read(void)
 	free(buf);
 	free(want);
 	snap_check("after the duplicate READs");
+}
+
+/* Read drop_duplicate until it stops growing (a stream has ended). */
+static uint64_t stale_settled(void)
+{
+	struct dup_counts c;
+	uint64_t last = ~0ull;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		dup_counts(&c);
+		if (c.stale == last)
+			break;
+		last = c.stale;
+		sleep_us(300000);
+	}
+	return last;
+}
+
+/*
+ * dup_read_stream: a copy of a READ request that comes while the READ's
+ * responses are still going out is taken at once, ahead of the responses
+ * it makes useless: the responder starts again from the copy's PSN, so the
+ * requester drops fewer stale responses than the READ has (waiting for
+ * the stream to end first would make it drop all of them again), and the
+ * READ completes with its bytes. This is what a requester's go-back after
+ * one lost response of a long READ looks like to the responder.
+ */
+static void case_dup_read_stream(void)
+{
+	uint32_t mtu = 128u << test_mtu, n = 2048, len = n * mtu;
+	uint8_t *src = malloc(len), *dst = malloc(len);
+	struct dup_counts c0, c1;
+	struct ibv_mr *smr, *dmr;
+	uint64_t stale = 0;
+	struct ibv_wc wc;
+	struct pair q;
+	int attempt;
+
+	CHECK(src && dst, "malloc");
+	fill_random(src, len);
+	smr = reg(pd, src, len, ACCESS_ALL);
+	dmr = reg(pd, dst, len, ACCESS_ALL);
+	/* a raw packet can be lost on the way (a full backlog): try again */
+	for (attempt = 0; attempt < 3; attempt++) {
+		uint64_t stale0;
+
+		memset(dst, 0, len);
+		pair_create(&q, &default_opts);
+		stale0 = stale_settled();
+		dup_counts(&c0);
+		post1(q.a.qp, 1, IBV_WR_RDMA_READ, dst, len, dmr->lkey,
+		      (uintptr_t)src, smr->rkey);
+		send_read(q.b.qp->qp_num, A_PSN, (uintptr_t)src, smr->rkey,
+			  len);
+		expect_ok(q.a.scq, &wc, 1, IBV_WC_RDMA_READ, q.a.qp,
+			  "a READ of 2048 responses");
+		check_bytes(dst, src, len, "a READ of 2048 responses");
+		stale = stale_settled() - stale0;
+		dup_counts(&c1);
+		pair_destroy(&q);
+		if (c1.dup > c0.dup)
+			break;
+		ht_log("  no copy reached the responder: again");
+	}
+	CHECK(c1.dup > c0.dup, "duplicate_requests +0 in 3 tries");
+	CHECK(c1.naks == c0.naks, "err_naks_sent +%" PRIu64,
+	      c1.naks - c0.naks);
+	CHECK(stale < n, "the requester dropped %" PRIu64 " stale responses "
+	      "of %u: the copy waited for the whole stream", stale, n);
+	ht_log("  the copy came after %" PRIu64 " of %u responses: ok", stale,
+	       n);
+	CHECK(!ibv_dereg_mr(smr) && !ibv_dereg_mr(dmr), "dereg_mr");
+	free(src);
+	free(dst);
+	snap_check("after the streamed READ's copy");
 }
 
 static void case_rc_completer(void)
@@ -911,6 +1002,7 @@ int main(int argc, char **argv)
 		{ "ud", case_ud },
 		{ "rings", case_rings },
 		{ "dup_read", case_dup_read },
+		{ "dup_read_stream", case_dup_read_stream },
 	};
 
 	rc_setup();
