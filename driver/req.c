@@ -804,8 +804,12 @@ static void hmmnic_qp_run(struct hmmnic_qp *qp)
 			hmmnic_comp_rcv(qp, skb);
 			progress = true;
 		}
-		if (qp->resp.reading && hmmnic_resp_take_dup(qp))
+		if (qp->resp.reading && hmmnic_resp_take_dup(qp)) {
 			progress = true;
+			/* the copy was fatally NAKed: no response after it */
+			if (qp->state == IB_QPS_ERR)
+				break;
+		}
 		if (qp->resp.reading) {
 			progress |= hmmnic_resp_read_step(qp);
 		} else if (!hmmnic_busy_waiting(qp, &qp->resp.busy)) {

@@ -700,28 +700,38 @@ static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 }
 
 /**
- * hmmnic_resp_take_dup - take a duplicate request from the head of the
- * receive queue while a READ is being answered
+ * hmmnic_resp_take_dup - take a copy of the READ being answered from the
+ * head of the receive queue
  * @qp: the QP, an RC QP whose responder is answering a READ
  *
  * A requester that lost a response asks for the READ again from there,
- * and every response sent until the copy is seen is one it drops. So a
- * copy does not wait behind the READ's responses, as a new request must:
- * a duplicate changes nothing but where the responses start again. Only
- * the head of the queue is looked at, to keep the order of new requests.
+ * and every response sent until the copy is seen is one it drops. So such
+ * a copy does not wait behind the READ's responses, as new requests must:
+ * it changes nothing but where the responses start again. Only a READ
+ * request for a PSN this stream has already answered is taken (one for a
+ * later PSN, or for another READ or atomic, waits for the stream to end,
+ * so that copies are answered in the order they came), and only from the
+ * head of the queue, to keep the order of new requests.
  *
  * Return: true if a packet was taken.
  */
 bool hmmnic_resp_take_dup(struct hmmnic_qp *qp)
 {
+	struct hmmnic_res *res = qp->resp.reading;
+	struct hmmnic_pkt *pkt;
 	struct sk_buff *skb;
 	unsigned long flags;
-	bool dup;
+	bool dup = false;
 
 	lockdep_assert_held(&qp->mutex);
 	spin_lock_irqsave(&qp->rxq.lock, flags);
 	skb = skb_peek(&qp->rxq);
-	dup = skb && hmmnic_psn_diff(hmmnic_pkt(skb)->psn, qp->resp.psn) < 0;
+	if (skb) {
+		pkt = hmmnic_pkt(skb);
+		dup = (pkt->flags & HMMNIC_F_READ) &&
+		      hmmnic_psn_diff(pkt->psn, res->first_psn) >= 0 &&
+		      hmmnic_psn_diff(pkt->psn, res->next_psn) < 0;
+	}
 	if (dup)
 		__skb_unlink(skb, &qp->rxq);
 	spin_unlock_irqrestore(&qp->rxq.lock, flags);
