@@ -490,8 +490,8 @@ MODULE_PARM_DESC(min_ack_timeout_ms,
  */
 unsigned long hmmnic_req_ack_timeout(struct hmmnic_qp *qp)
 {
-	unsigned long t = usecs_to_jiffies((4096ULL << qp->attr.timeout) /
-					   1000);
+	/* 4096 ns << 31 is about 2.4 hours: no overflow in 64 bits */
+	unsigned long t = nsecs_to_jiffies(4096ULL << qp->attr.timeout);
 
 	return max3(t, 2UL,
 		    msecs_to_jiffies(READ_ONCE(hmmnic_min_ack_timeout_ms)));
