@@ -724,6 +724,9 @@ bool hmmnic_resp_take_dup(struct hmmnic_qp *qp)
 	bool dup = false;
 
 	lockdep_assert_held(&qp->mutex);
+	/* the common case, once per response: nothing came meanwhile */
+	if (skb_queue_empty_lockless(&qp->rxq))
+		return false;
 	spin_lock_irqsave(&qp->rxq.lock, flags);
 	skb = skb_peek(&qp->rxq);
 	if (skb) {
