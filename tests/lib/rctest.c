@@ -208,9 +208,10 @@ void counters_now(const char *const *names, uint64_t *v, size_t n)
 /*
  * The debug kernel (KASAN, lockdep, kmemleak) makes each packet and each
  * fault many times dearer under TCG: a 4 MiB READ at path MTU 256 (16,384
- * responses, 1024 faults) takes about 9.5 s there against 1 s here, so a
- * wait for a completion is 6 times as long on a "-debug" kernel. The
- * waits catch completions that never come; they measure nothing.
+ * responses, 1024 faults) takes about 9.5 s there against 0.2 s on the
+ * default kernel, so a wait for a completion is 6 times as long on a
+ * "-debug" kernel. The waits catch completions that never come; they
+ * measure nothing.
  */
 static int slow_kernel_factor(void)
 {
