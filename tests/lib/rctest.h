@@ -89,6 +89,8 @@ void sleep_us(long us);
 uint64_t counter(const char *name);
 uint64_t counter_grown(const char *name, uint64_t old, uint64_t min);
 void counters_now(const char *const *names, uint64_t *v, size_t n);
+/* 6 on a -debug kernel (KASAN, lockdep, kmemleak), 1 otherwise */
+int slow_kernel_factor(void);
 void poll_one_ms(struct ibv_cq *cq, struct ibv_wc *wc, int ms,
 	const char *what);
 void poll_one(struct ibv_cq *cq, struct ibv_wc *wc, const char *what);
