@@ -34,6 +34,11 @@
  * - stage_after_fork: the parent's pages are read-only after a fork
  *   whose child exited; RDMA READ stages them anyway (read-only device
  *   entries), and an RDMA WRITE into them succeeds.
+ * - mprotect_staged: pages staged in the NIC pool, then
+ *   mprotect(PROT_READ) (which makes their device entries read-only): an
+ *   RDMA WRITE into them fails at once with REM_ACCESS_ERR and no RNR
+ *   NAK, a READ into them with LOC_PROT_ERR, the bytes stay as they were;
+ *   writable again, a WRITE succeeds.
  * - stage_fixup: staging that the kernel refuses after the copy (the
  *   pool's stage_pin knob holds a reference on each source page) while
  *   an RDMA WRITE went into the device copy and MADV_FREE invalidated the
@@ -635,6 +640,63 @@ static void case_fork_staged(void)
 	rdma(IBV_WR_RDMA_READ, s.buf, s.mr->lkey, buf, mr->rkey, LEN,
 	     "READ back");
 	check_bytes(s.buf, buf, LEN, "RDMA READ after the COW break");
+	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
+	src_fini(&s, LEN);
+	munmap(buf, LEN);
+	free(orig);
+	knobs_default();
+}
+
+static void case_mprotect_staged(void)
+{
+	/* one RNR retry: a write that is only "not now" fails with RNR_RETRY_EXC */
+	static const struct rc_opts o = {
+		.timeout = 20, .retry_cnt = 7, .rnr_retry = 1,
+	};
+	uint8_t *buf = map_anon(LEN), *orig = malloc(LEN);
+	uint64_t rnr;
+	struct ibv_mr *mr;
+	struct pair q;
+	struct src s;
+
+	CHECK(orig, "malloc");
+	knobs_eager();
+	fill_random(orig, LEN);
+	memcpy(buf, orig, LEN);
+	mr = reg(pd, buf, LEN, ODP);
+	src_init(&s, LEN);
+	stage(buf, mr, &s);
+	CHECK(!mprotect(buf, LEN, PROT_READ), "mprotect: %s", strerror(errno));
+	CHECK(entries(buf, LEN) == NPAGES, "%zu of %d pages staged after "
+	      "mprotect", entries(buf, LEN), NPAGES);
+
+	rnr = counter("rnr_naks_sent");
+	pair_create(&q, &o);
+	post1(q.a.qp, 1, IBV_WR_RDMA_WRITE, s.buf, LEN, s.mr->lkey,
+	      (uintptr_t)buf, mr->rkey);
+	expect_err(q.a.scq, 1, IBV_WC_REM_ACCESS_ERR, q.a.qp, 30000,
+		   "WRITE into staged pages made read-only");
+	pair_destroy(&q);
+	CHECK(counter("rnr_naks_sent") == rnr, "WRITE into read-only staged "
+	      "pages: %" PRIu64 " RNR NAKs, want none",
+	      counter("rnr_naks_sent") - rnr);
+
+	pair_create(&q, &o);
+	post1(q.a.qp, 2, IBV_WR_RDMA_READ, buf, LEN, mr->lkey,
+	      (uintptr_t)s.buf, s.mr->rkey);
+	expect_err(q.a.scq, 2, IBV_WC_LOC_PROT_ERR, q.a.qp, 30000,
+		   "READ into staged pages made read-only");
+	pair_destroy(&q);
+	check_bytes(buf, orig, LEN, "staged pages made read-only, after a "
+		    "WRITE and a READ into them failed");
+
+	CHECK(!mprotect(buf, LEN, PROT_READ | PROT_WRITE), "mprotect: %s",
+	      strerror(errno));
+	fill_random(s.buf, LEN);
+	rdma(IBV_WR_RDMA_WRITE, s.buf, s.mr->lkey, buf, mr->rkey, LEN,
+	     "WRITE once the pages are writable again");
+	check_bytes(buf, s.buf, LEN, "WRITE once the pages are writable "
+		    "again");
 	CHECK(!ibv_dereg_mr(mr), "dereg_mr");
 	src_fini(&s, LEN);
 	munmap(buf, LEN);
@@ -1927,6 +1989,7 @@ static const struct test_case cases[] = {
 	{ "private_file", case_private_file },
 	{ "fork_staged", case_fork_staged },
 	{ "stage_after_fork", case_stage_after_fork },
+	{ "mprotect_staged", case_mprotect_staged },
 	{ "stage_fixup", case_stage_fixup },
 	{ "ksm_staged", case_ksm_staged },
 	{ "hugetlb", case_hugetlb },
