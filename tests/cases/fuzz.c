@@ -29,8 +29,8 @@
  *   polls, tolerating any error; the child must end on its own with its
  *   memory outside its registrations intact.
  * - dup_read: copies of answered READ requests (whole, from a later
- *   response, with another PD's key, beyond the region, ending beyond the
- *   READ) across the 2^24 PSN wrap: answered again, dropped or fatally
+ *   response, with another PD's key, beyond the region, longer than any
+ *   message, ending beyond the READ) across the 2^24 PSN wrap: answered again, dropped or fatally
  *   NAKed by the IBTA's rules, with exact counter deltas; a copy that was
  *   dropped does not stop the READ being answered again.
  * - dup_read_stream: a copy of a READ of 2048 responses sent while they go
@@ -622,10 +622,10 @@ static void dup_read_one(struct pair *q, int n, uint8_t *buf,
  * answered (a requester that went back sends one; so may the network).
  * From the PSN of any of its responses, with the rest of the same range,
  * it is answered again, and the requester, which has every byte, drops
- * the answers; a copy whose key or range no longer checks out is dropped,
- * not fatally NAKed (the READ may be long done); a copy from a later PSN
- * that would end beyond the READ's own last PSN is an invalid request
- * (fatal NAK, the responder's QP in error). What the requester placed
+ * the answers; a copy whose length, key or range does not check out is
+ * dropped, not fatally NAKed (the READ may be long done); a copy from a
+ * later PSN that would end beyond the READ's own last PSN is an invalid
+ * request (fatal NAK, the responder's QP in error). What the requester placed
  * never changes, nor does memory outside the regions. Four READs of
  * three responses each (PSNs A_PSN .. A_PSN + 11, across the 2^24 wrap).
  */
@@ -658,6 +658,8 @@ static void case_dup_read(void)
 	dup_read_one(&q, 2, buf, bmr, len);
 	dup_read_check(&q, A_PSN + 7, va + AREA, rkey, len - mtu, 0, 0,
 		       "a copy beyond the region");
+	dup_read_check(&q, A_PSN + 7, va + len + mtu, rkey, 0x80000001u, 0, 0,
+		       "a copy longer than any message");
 	dup_read_one(&q, 3, buf, bmr, len);
 	memcpy(want, buf, AREA);
 	dup_read_check(&q, A_PSN + 10, va + 3 * len + mtu, rkey, len, 1, 1,
