@@ -333,15 +333,19 @@ static bool hmmnic_odp_ro_staged(unsigned long pfn)
  * hmm_range_fault() faults from the first page that needs it to the end
  * of the walk, and the writable staged pages behind it should stay.
  * Nothing is stored: the -EBUSY that the migration's invalidation causes
- * is expected. Returns whether there were any.
+ * is expected. Any other error ends the fault: -EPERM above all, for a
+ * page whose mapping is no longer writable (mprotect() makes a staged
+ * page's entry read-only too), which no number of tries would change.
+ *
+ * Return: 1 when there were any, 0 when there were none, or an error.
  */
-static bool hmmnic_odp_unstage_ro(struct hmmnic_odp *odp,
-				  struct hmm_range *range,
-				  unsigned long npages)
+static int hmmnic_odp_unstage_ro(struct hmmnic_odp *odp,
+				 struct hmm_range *range,
+				 unsigned long npages)
 {
 	struct mm_struct *mm = odp->mr->mm;
 	unsigned long i, pfn;
-	bool any = false;
+	int any = 0, err;
 
 	for (i = 0; i < npages; i++) {
 		struct hmm_range one = {
@@ -354,11 +358,13 @@ static bool hmmnic_odp_unstage_ro(struct hmmnic_odp *odp,
 
 		if (!hmmnic_odp_ro_staged(range->hmm_pfns[i]))
 			continue;
-		any = true;
+		any = 1;
 		one.notifier_seq = mmu_interval_read_begin(one.notifier);
 		mmap_read_lock(mm);
-		hmm_range_fault(&one);
+		err = hmm_range_fault(&one);
 		mmap_read_unlock(mm);
+		if (err && err != -EBUSY)
+			return err;
 	}
 	return any;
 }
@@ -417,10 +423,14 @@ static int hmmnic_odp_fault(struct hmmnic_odp *odp, unsigned long idx,
 		if (err)
 			break;
 		/* bounded: a page staged read-only again is a new fork */
-		if ((flags & HMM_PFN_REQ_WRITE) && unstaged < 2 &&
-		    hmmnic_odp_unstage_ro(odp, &range, npages)) {
-			unstaged++;
-			continue;
+		if ((flags & HMM_PFN_REQ_WRITE) && unstaged < 2) {
+			err = hmmnic_odp_unstage_ro(odp, &range, npages);
+			if (err < 0)
+				break;
+			if (err) {
+				unstaged++;
+				continue;
+			}
 		}
 
 		spin_lock(&odp->lock);
@@ -490,7 +500,9 @@ static struct page *hmmnic_odp_data_page(struct hmmnic_odp *odp,
  * for the lock, and a folio that is dirty already needs nothing: whoever
  * cleans it invalidates the mirror before, and the next write faults.
  * An anonymous folio or a device page is marked here (swap_dirty_folio()
- * and noop_dirty_folio() only set the flag). A file folio's ->dirty_folio may
+ * and noop_dirty_folio() only set the flag), without the folio lock, as
+ * ib_umem_odp does: a mapped folio may leave the swap cache meanwhile
+ * (folio_free_swap()), which marks it dirty itself. A file folio's ->dirty_folio may
  * sleep (iomap allocates its per-folio state) and wants the folio lock:
  * return it referenced, for hmmnic_odp_dirty_file() once the lock is
  * dropped. The bytes are in it by then, so a writeback that started

@@ -420,13 +420,13 @@ static struct hmmnic_res *hmmnic_resp_find_res(struct hmmnic_qp *qp, u8 op,
 	return NULL;
 }
 
-/* Check a READ request and point @res at what it asks for. */
 /*
+ * Check a READ request and point @res at what it asks for.
  * @dup: for a duplicate. The READ it repeats may be done (the network
- * made the copy, or it crossed the responses): a key or range that no
- * longer checks out is not worth a fatal NAK, the duplicate is dropped,
- * and a requester that really lacks the data asks again until its retries
- * run out.
+ * made the copy, or it crossed the responses): a copy that does not check
+ * out (its length, the QP's access, a key or range that no longer does)
+ * is not worth a fatal NAK, the duplicate is dropped, and a requester
+ * that really lacks the data asks again until its retries run out.
  */
 static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
 				   struct hmmnic_res *res, bool dup)
@@ -436,20 +436,19 @@ static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
 	struct hmmnic_mr *mr = NULL;
 	u32 len = be32_to_cpu(reth->len);
 	u64 va = be64_to_cpu(reth->va);
-	u32 npkts;
+	u32 npkts = max_t(u32, DIV_ROUND_UP(len, qp->mtu), 1);
+	u8 nak = 0;
 
-	if (len > HMMNIC_MAX_MSG_SZ) {
-		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, psn);
-		return false;
-	}
-	if (!(qp->attr.qp_access_flags & IB_ACCESS_REMOTE_READ)) {
-		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, psn);
-		return false;
-	}
-	/* more responses than PSN comparisons can tell apart */
-	npkts = max_t(u32, DIV_ROUND_UP(len, qp->mtu), 1);
-	if (npkts > HMMNIC_READ_MAX_PKTS) {
-		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, psn);
+	if (len > HMMNIC_MAX_MSG_SZ)
+		nak = HMMNIC_NAK_INV_REQ;
+	else if (!(qp->attr.qp_access_flags & IB_ACCESS_REMOTE_READ))
+		nak = HMMNIC_NAK_REM_ACCESS;
+	else if (npkts > HMMNIC_READ_MAX_PKTS)
+		/* more responses than PSN comparisons can tell apart */
+		nak = HMMNIC_NAK_INV_REQ;
+	if (nak) {
+		if (!dup)
+			hmmnic_resp_fatal_nak(qp, nak, psn);
 		return false;
 	}
 	if (len) {
@@ -485,6 +484,8 @@ static bool hmmnic_resp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
 		return false;
 	}
 	qp->resp.reading = res;
+	/* a READ's faults get their own time, not one given up before */
+	qp->resp.busy.tries = 0;
 	/* the READ's PSNs are the responses' */
 	qp->resp.psn = res->last_psn;
 	return true;
@@ -543,6 +544,7 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 		if (!mr || err) {
 			kfree_skb(skb);
 			qp->resp.reading = NULL;
+			qp->resp.busy.tries = 0;
 			/* see hmmnic_resp_read_setup(): a duplicate just stops */
 			if (res->dup)
 				res->valid = false;
