@@ -592,9 +592,27 @@ static void stage(void *buf, struct ibv_mr *mr, struct src *s)
 	      entries(buf, LEN), NPAGES);
 }
 
+/*
+ * A region of @orig's random bytes, registered for ODP in @mr, with every
+ * page staged in the pool (staging made eager), and a pinned source @s.
+ */
+static uint8_t *staged_region(uint8_t *orig, struct ibv_mr **mr,
+			      struct src *s)
+{
+	uint8_t *buf = map_anon(LEN);
+
+	knobs_eager();
+	fill_random(orig, LEN);
+	memcpy(buf, orig, LEN);
+	*mr = reg(pd, buf, LEN, ODP);
+	src_init(s, LEN);
+	stage(buf, *mr, s);
+	return buf;
+}
+
 static void case_fork_staged(void)
 {
-	uint8_t *buf = map_anon(LEN), *orig = malloc(LEN);
+	uint8_t *buf, *orig = malloc(LEN);
 	int to_child[2], from_child[2], status;
 	struct ibv_mr *mr;
 	struct src s;
@@ -602,12 +620,7 @@ static void case_fork_staged(void)
 	pid_t pid;
 
 	CHECK(orig && !pipe(to_child) && !pipe(from_child), "setup");
-	knobs_eager();
-	fill_random(orig, LEN);
-	memcpy(buf, orig, LEN);
-	mr = reg(pd, buf, LEN, ODP);
-	src_init(&s, LEN);
-	stage(buf, mr, &s);
+	buf = staged_region(orig, &mr, &s);
 	pid = fork();
 	CHECK(pid >= 0, "fork: %s", strerror(errno));
 	if (!pid) {
@@ -653,19 +666,14 @@ static void case_mprotect_staged(void)
 	static const struct rc_opts o = {
 		.timeout = 20, .retry_cnt = 7, .rnr_retry = 1,
 	};
-	uint8_t *buf = map_anon(LEN), *orig = malloc(LEN);
+	uint8_t *buf, *orig = malloc(LEN);
 	uint64_t rnr;
 	struct ibv_mr *mr;
 	struct pair q;
 	struct src s;
 
 	CHECK(orig, "malloc");
-	knobs_eager();
-	fill_random(orig, LEN);
-	memcpy(buf, orig, LEN);
-	mr = reg(pd, buf, LEN, ODP);
-	src_init(&s, LEN);
-	stage(buf, mr, &s);
+	buf = staged_region(orig, &mr, &s);
 	CHECK(!mprotect(buf, LEN, PROT_READ), "mprotect: %s", strerror(errno));
 	CHECK(entries(buf, LEN) == NPAGES, "%zu of %d pages staged after "
 	      "mprotect", entries(buf, LEN), NPAGES);
