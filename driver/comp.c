@@ -10,6 +10,11 @@
  * requester goes back to it.
  */
 #include "hmmnic.h"
+#include "comp.h"
+#include "mr.h"
+#include "qp.h"
+#include "req.h"
+#include "worker.h"
 
 /* RNR NAK timer field -> microseconds (IBTA table 45) */
 static const u32 hmmnic_rnr_usecs[32] = {
@@ -18,27 +23,21 @@ static const u32 hmmnic_rnr_usecs[32] = {
 	40960, 61440, 81920, 122880, 163840, 245760, 327680, 491520,
 };
 
-static inline struct hmmnic_send_wqe *hmmnic_tail_wqe(struct hmmnic_qp *qp)
+/* The oldest send WQE, whose completion the completer waits for */
+static struct hmmnic_send_wqe *hmmnic_tail_wqe(struct hmmnic_qp *qp)
 {
-	return qp->sq_shadow +
-	       (size_t)(qp->req.tail & (qp->sq.num_slots - 1)) *
-	       qp->sq.slot_size;
+	return hmmnic_swqe(qp, qp->req.tail);
 }
 
-static inline struct hmmnic_swqe_state *hmmnic_tail_st(struct hmmnic_qp *qp)
+static struct hmmnic_swqe_state *hmmnic_tail_st(struct hmmnic_qp *qp)
 {
-	return &qp->sq_state[qp->req.tail & (qp->sq.num_slots - 1)];
+	return hmmnic_sst(qp, qp->req.tail);
 }
 
+/* Is there an oldest WQE that has started (sent a packet or run)? */
 static bool hmmnic_tail_busy(struct hmmnic_qp *qp)
 {
 	return qp->req.tail != qp->req.fetched && hmmnic_tail_st(qp)->started;
-}
-
-static bool hmmnic_is_rd_atomic(u32 opcode)
-{
-	return opcode == IB_WR_RDMA_READ || opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
-	       opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
 }
 
 /*
@@ -97,7 +96,7 @@ static bool hmmnic_comp_ack(struct hmmnic_qp *qp, u32 end)
 
 		if (hmmnic_psn_diff(wqe_end, end) > 0)
 			break;
-		if (hmmnic_is_rd_atomic(hmmnic_tail_wqe(qp)->opcode)) {
+		if (hmmnic_wqe_is_rd_atomic(hmmnic_tail_wqe(qp))) {
 			/* acknowledged beyond a response we never got */
 			hmmnic_comp_go_back(qp, qp->req.una);
 			return false;
@@ -107,7 +106,7 @@ static bool hmmnic_comp_ack(struct hmmnic_qp *qp, u32 end)
 			return false;
 	}
 	if (hmmnic_tail_busy(qp) &&
-	    !hmmnic_is_rd_atomic(hmmnic_tail_wqe(qp)->opcode) &&
+	    !hmmnic_wqe_is_rd_atomic(hmmnic_tail_wqe(qp)) &&
 	    hmmnic_psn_diff(end, qp->req.una) > 0)
 		qp->req.una = end;
 	if (qp->req.una != una || qp->req.tail != tail)
@@ -160,7 +159,7 @@ static void hmmnic_comp_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
 	 * request it was about is done, and the one now waiting is not it.
 	 */
 	if (hmmnic_psn_diff(psn, qp->req.una) < 0) {
-		hmmnic_count(stats, HMMNIC_CNT_DROP_DUPLICATE);
+		hmmnic_stat_inc(stats, HMMNIC_CNT_DROP_DUPLICATE);
 		return;
 	}
 	if (!hmmnic_comp_ack(qp, psn) || !hmmnic_tail_busy(qp))
@@ -168,7 +167,7 @@ static void hmmnic_comp_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
 
 	switch (syndrome & HMMNIC_AETH_TYPE_MASK) {
 	case HMMNIC_AETH_RNR_NAK:
-		hmmnic_count(stats, HMMNIC_CNT_RNR_NAKS_RCVD);
+		hmmnic_stat_inc(stats, HMMNIC_CNT_RNR_NAKS_RCVD);
 		if (!qp->req.rnr_left) {
 			hmmnic_comp_fail(qp, IB_WC_RNR_RETRY_EXC_ERR);
 			return;
@@ -188,19 +187,19 @@ static void hmmnic_comp_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
 
 	switch (syndrome) {
 	case HMMNIC_NAK_PSN_SEQ:
-		hmmnic_count(stats, HMMNIC_CNT_SEQ_NAKS_RCVD);
+		hmmnic_stat_inc(stats, HMMNIC_CNT_SEQ_NAKS_RCVD);
 		hmmnic_comp_go_back(qp, psn);
 		return;
 	case HMMNIC_NAK_INV_REQ:
-		hmmnic_count(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
+		hmmnic_stat_inc(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
 		hmmnic_comp_fail(qp, IB_WC_REM_INV_REQ_ERR);
 		return;
 	case HMMNIC_NAK_REM_ACCESS:
-		hmmnic_count(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
+		hmmnic_stat_inc(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
 		hmmnic_comp_fail(qp, IB_WC_REM_ACCESS_ERR);
 		return;
 	default:
-		hmmnic_count(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
+		hmmnic_stat_inc(stats, HMMNIC_CNT_ERR_NAKS_RCVD);
 		hmmnic_comp_fail(qp, IB_WC_REM_OP_ERR);
 		return;
 	}
@@ -213,13 +212,14 @@ static void hmmnic_comp_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
 static bool hmmnic_comp_response_ok(struct hmmnic_qp *qp, u32 psn,
 				    bool atomic)
 {
-	u32 opcode;
+	struct hmmnic_send_wqe *wqe;
 
 	if (!hmmnic_comp_ack(qp, psn) || !hmmnic_tail_busy(qp))
 		return false;
-	opcode = hmmnic_tail_wqe(qp)->opcode;
-	if (atomic ? opcode == IB_WR_RDMA_READ || !hmmnic_is_rd_atomic(opcode) :
-		     opcode != IB_WR_RDMA_READ)
+	wqe = hmmnic_tail_wqe(qp);
+	/* an atomic ACK answers an atomic, a READ response a READ */
+	if (wqe->opcode == IB_WR_RDMA_READ ? atomic :
+	    !atomic || !hmmnic_wqe_is_rd_atomic(wqe))
 		return false;
 	if (psn != qp->req.una) {
 		/* A gap: responses were lost. Ask again from the first. */
@@ -230,81 +230,73 @@ static bool hmmnic_comp_response_ok(struct hmmnic_qp *qp, u32 psn,
 	return true;
 }
 
-static void hmmnic_comp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
+/*
+ * A READ response or an atomic ACK for the oldest WQE: check it, place
+ * what it carries into the WQE's buffer, and complete the WQE with its
+ * last response.
+ */
+static void hmmnic_comp_response(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
+	bool atomic = pkt->opcode == HMMNIC_OP_ATOMIC_ACK;
 	struct hmmnic_send_wqe *wqe;
 	struct hmmnic_swqe_state *st;
-	u64 offset;
-	u32 idx;
+	u64 offset = 0, orig;
+	void *buf;
+	u32 len, idx = 0;
 	int err;
 
-	if (!hmmnic_comp_response_ok(qp, pkt->psn, false)) {
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_DUPLICATE);
+	if (!hmmnic_comp_response_ok(qp, pkt->psn, atomic)) {
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DROP_DUPLICATE);
 		return;
 	}
 	wqe = hmmnic_tail_wqe(qp);
 	st = hmmnic_tail_st(qp);
-	idx = hmmnic_psn_diff(pkt->psn, st->first_psn);
-	offset = (u64)idx * qp->mtu;
+	if (atomic) {
+		struct hmmnic_atmack *ack = hmmnic_pkt_eth(skb, HMMNIC_F_ATMACK);
 
-	/*
-	 * The response must carry exactly the bytes this PSN stands for. (A
-	 * READ asked again from the middle is answered starting with FIRST;
-	 * each request of a split READ ends with its own LAST.)
-	 */
-	if (!!(pkt->flags & HMMNIC_F_LAST) !=
-	    (idx == hmmnic_read_req_end(st->npkts, idx) - 1) ||
-	    pkt->paylen != min_t(u64, st->length - offset, qp->mtu)) {
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_MALFORMED);
-		return;
+		orig = be64_to_cpu(ack->orig);
+		buf = &orig;
+		len = sizeof(orig);
+	} else {
+		idx = hmmnic_psn_diff(pkt->psn, st->first_psn);
+		offset = (u64)idx * qp->mtu;
+		/*
+		 * The response must carry exactly the bytes this PSN stands
+		 * for. (A READ asked again from the middle is answered
+		 * starting with FIRST; each request of a split READ ends with
+		 * its own LAST.)
+		 */
+		if (!!(pkt->flags & HMMNIC_F_LAST) !=
+		    (idx == hmmnic_read_req_end(st->npkts, idx) - 1) ||
+		    pkt->paylen != min_t(u64, st->length - offset, qp->mtu)) {
+			hmmnic_stat_inc(&qp->hdev->stats,
+					HMMNIC_CNT_DROP_MALFORMED);
+			return;
+		}
+		buf = hmmnic_pkt_payload(skb);
+		len = pkt->paylen;
 	}
-	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, offset,
-			      hmmnic_pkt_payload(skb), pkt->paylen, true);
+	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, offset, buf, len,
+			      true);
 	if (err) {
 		hmmnic_comp_place_failed(qp, err);
 		return;
 	}
 	qp->req.una = hmmnic_psn_add(pkt->psn, 1);
-	if (idx == st->npkts - 1)
+	if (atomic || idx == st->npkts - 1)
 		hmmnic_req_complete(qp, IB_WC_SUCCESS);
-	hmmnic_comp_progress(qp);
-}
-
-static void hmmnic_comp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
-{
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
-	struct hmmnic_atmack *ack;
-	struct hmmnic_send_wqe *wqe;
-	u64 orig;
-	int err;
-
-	if (!hmmnic_comp_response_ok(qp, pkt->psn, true)) {
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_DUPLICATE);
-		return;
-	}
-	wqe = hmmnic_tail_wqe(qp);
-	ack = hmmnic_pkt_eth(skb, HMMNIC_F_ATMACK);
-	orig = be64_to_cpu(ack->orig);
-	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, 0, &orig,
-			      sizeof(orig), true);
-	if (err) {
-		hmmnic_comp_place_failed(qp, err);
-		return;
-	}
-	qp->req.una = hmmnic_psn_add(pkt->psn, 1);
-	hmmnic_req_complete(qp, IB_WC_SUCCESS);
 	hmmnic_comp_progress(qp);
 }
 
 /* A response packet for this QP's requester. Consumes @skb. */
 void hmmnic_comp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 	u8 syndrome = 0;
 
 	if (qp->state != IB_QPS_RTS && qp->state != IB_QPS_SQD) {
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
 		goto out;
 	}
 	/*
@@ -322,17 +314,14 @@ void hmmnic_comp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb)
 	case HMMNIC_OP_ACK:
 		if ((syndrome & HMMNIC_AETH_TYPE_MASK) == HMMNIC_AETH_ACK) {
 			if (!hmmnic_comp_ack(qp, hmmnic_psn_add(pkt->psn, 1)))
-				hmmnic_count(&qp->hdev->stats,
-					     HMMNIC_CNT_DROP_DUPLICATE);
+				hmmnic_stat_inc(&qp->hdev->stats,
+						HMMNIC_CNT_DROP_DUPLICATE);
 		} else {
 			hmmnic_comp_nak(qp, syndrome, pkt->psn);
 		}
 		break;
-	case HMMNIC_OP_ATOMIC_ACK:
-		hmmnic_comp_atomic(qp, skb);
-		break;
 	default:
-		hmmnic_comp_read(qp, skb);
+		hmmnic_comp_response(qp, skb);
 		break;
 	}
 out:
@@ -351,7 +340,7 @@ void hmmnic_comp_timeout(struct hmmnic_qp *qp)
 		hmmnic_req_arm_timer(qp);
 		return;
 	}
-	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_TIMEOUTS);
+	hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_TIMEOUTS);
 	if (!qp->req.retry_left) {
 		hmmnic_comp_fail(qp, IB_WC_RETRY_EXC_ERR);
 		return;

@@ -7,6 +7,8 @@
 #include <rdma/uverbs_ioctl.h>
 
 #include "hmmnic.h"
+#include "cq.h"
+#include "verbs.h"
 
 static int hmmnic_cq_ring_init(struct hmmnic_queue *q, struct ib_udata *udata,
 			       int cqe)
@@ -50,7 +52,7 @@ int hmmnic_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
 			return -EINVAL;
 	}
 
-	err = hmmnic_count_obj(&hdev->num_cq, HMMNIC_MAX_CQ);
+	err = hmmnic_obj_get(&hdev->num_cq, HMMNIC_MAX_CQ);
 	if (err)
 		return err;
 	err = hmmnic_cq_ring_init(&cq->queue, udata, attr->cqe);
@@ -70,28 +72,15 @@ int hmmnic_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
 err_queue:
 	hmmnic_queue_destroy(&cq->queue);
 err_uncount:
-	atomic_dec(&hdev->num_cq);
+	hmmnic_obj_put(&hdev->num_cq);
 	return err;
 }
 
 int hmmnic_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 {
 	hmmnic_queue_destroy(&to_hcq(ibcq)->queue);
-	atomic_dec(&to_hdev(ibcq->device)->num_cq);
+	hmmnic_obj_put(&to_hdev(ibcq->device)->num_cq);
 	return 0;
-}
-
-/*
- * Entries between the consumer and the producer, or -1 if the consumer
- * (written by user space for a shared ring) makes no sense.
- */
-static int hmmnic_cq_used(struct hmmnic_cq *cq)
-{
-	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&cq->queue);
-	/* pairs with the consumer's release after it read the CQEs */
-	u32 used = hdr->producer - smp_load_acquire(&hdr->consumer);
-
-	return used > cq->queue.num_slots ? -1 : used;
 }
 
 static void hmmnic_cq_event(struct hmmnic_cq *cq, enum ib_event_type type)
@@ -121,7 +110,6 @@ static void hmmnic_cq_event(struct hmmnic_cq *cq, enum ib_event_type type)
 int hmmnic_cq_post(struct hmmnic_cq *cq, struct hmmnic_cqe *cqe,
 		   struct hmmnic_qp *qp, bool solicited)
 {
-	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&cq->queue);
 	bool overflow = false, notify = false;
 	unsigned long flags;
 	int used;
@@ -132,16 +120,14 @@ int hmmnic_cq_post(struct hmmnic_cq *cq, struct hmmnic_cqe *cqe,
 		spin_unlock_irqrestore(&cq->lock, flags);
 		return -EOVERFLOW;
 	}
-	used = hmmnic_cq_used(cq);
+	used = hmmnic_queue_used(&cq->queue);
 	if (used < 0 || used >= cq->queue.num_slots) {
 		cq->error = true;
-		WRITE_ONCE(hdr->state, HMMNIC_CQ_STATE_ERROR);
+		hmmnic_queue_set_state(&cq->queue, HMMNIC_CQ_STATE_ERROR);
 		overflow = true;
 	} else {
-		memcpy(hmmnic_queue_slot(&cq->queue, hdr->producer), cqe,
-		       sizeof(*cqe));
-		/* the CQE is visible before the producer that covers it */
-		smp_store_release(&hdr->producer, hdr->producer + 1);
+		memcpy(hmmnic_queue_prod_slot(&cq->queue), cqe, sizeof(*cqe));
+		hmmnic_queue_produce(&cq->queue);
 		if (cq->notify == IB_CQ_NEXT_COMP ||
 		    (cq->notify == IB_CQ_SOLICITED && solicited)) {
 			cq->notify = 0;
@@ -151,8 +137,8 @@ int hmmnic_cq_post(struct hmmnic_cq *cq, struct hmmnic_cqe *cqe,
 	spin_unlock_irqrestore(&cq->lock, flags);
 
 	if (overflow) {
-		hmmnic_count(&to_hdev(cq->ibcq.device)->stats,
-			     HMMNIC_CNT_CQ_OVERFLOWS);
+		hmmnic_stat_inc(&to_hdev(cq->ibcq.device)->stats,
+				HMMNIC_CNT_CQ_OVERFLOWS);
 		hmmnic_cq_event(cq, IB_EVENT_CQ_ERR);
 		return -EOVERFLOW;
 	}
@@ -170,7 +156,7 @@ int hmmnic_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags)
 	spin_lock_irqsave(&cq->lock, irqflags);
 	if (cq->notify != IB_CQ_NEXT_COMP)
 		cq->notify = flags & IB_CQ_SOLICITED_MASK;
-	if ((flags & IB_CQ_REPORT_MISSED_EVENTS) && hmmnic_cq_used(cq) != 0)
+	if ((flags & IB_CQ_REPORT_MISSED_EVENTS) && hmmnic_queue_used(&cq->queue) != 0)
 		ret = 1;
 	spin_unlock_irqrestore(&cq->lock, irqflags);
 	return ret;
@@ -248,7 +234,7 @@ int hmmnic_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
 
 	spin_lock_irqsave(&cq->lock, flags);
 	ohdr = hmmnic_queue_hdr(&cq->queue);
-	used = hmmnic_cq_used(cq);
+	used = hmmnic_queue_used(&cq->queue);
 	if (cq->error || used < 0 || used > new.num_slots) {
 		spin_unlock_irqrestore(&cq->lock, flags);
 		hmmnic_queue_destroy(&new);

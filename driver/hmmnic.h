@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * hmmnic: a soft RoCEv2 RDMA NIC whose memory registration is on-demand
- * paging built on HMM. Shared definitions of the driver.
+ * paging built on HMM. The driver's objects: the device, its pool, and
+ * the verbs objects, with their container_of helpers. Limits are in
+ * limits.h, the wire format in pkt.h, rings in queue.h, counters in
+ * stats.h; each stage's functions are declared in the header named after
+ * its file (docs/design.md, "Where things are").
  */
 #ifndef HMMNIC_H
 #define HMMNIC_H
@@ -18,88 +22,18 @@
 #include <rdma/ib_verbs.h>
 #include <rdma/hmmnic-abi.h>
 
+#include "limits.h"
 #include "pkt.h"
+#include "queue.h"
 #include "stats.h"
 
 #define HMMNIC_DRV_NAME		"hmmnic"
 #define HMMNIC_PORT		1
 
-/* Advertised limits; the data path enforces the same numbers. */
-#define HMMNIC_VENDOR_ID	0xffffff
-#define HMMNIC_VENDOR_PART_ID	0x484d	/* "HM" */
-#define HMMNIC_HW_VER		1
-#define HMMNIC_MAX_PD		(64 * 1024)
-#define HMMNIC_MAX_QP		(16 * 1024)
-#define HMMNIC_MAX_QP_WR	(16 * 1024)
-#define HMMNIC_MAX_CQ		(16 * 1024)
-#define HMMNIC_MAX_CQE		(64 * 1024)
-#define HMMNIC_MAX_SRQ		(4 * 1024)
-#define HMMNIC_MAX_SRQ_WR	(16 * 1024)
-#define HMMNIC_MAX_MR		(256 * 1024)
-#define HMMNIC_MAX_AH		(64 * 1024)
-#define HMMNIC_MAX_SGE		32
-#define HMMNIC_MAX_INLINE	256
-#define HMMNIC_MAX_RD_ATOM	128
-#define HMMNIC_MAX_MSG_SZ	BIT(31)
-#define HMMNIC_MAX_MR_SIZE	BIT_ULL(40)
-/* Pages one fast-registration MR maps (ib_alloc_mr's max_num_sg). */
-#define HMMNIC_MAX_FAST_REG_PAGES 512
-#define HMMNIC_GID_TBL_LEN	32
-#define HMMNIC_PKEY_TBL_LEN	1
-#define HMMNIC_DEFAULT_PKEY	0xffff
-/* Unacknowledged packets a requester keeps in flight per QP. */
-#define HMMNIC_TX_WINDOW	256
-/* Packets queued on the netdev beyond which senders wait a jiffy. */
-#define HMMNIC_TX_QUEUE_MAX	128
-/*
- * How long a stage of a QP (hmmnic_busy_retry(): the requester's sending,
- * its placing of responses, the READ responder, the UD receiver) keeps
- * trying after transient memory failures (hmmnic_err_transient()) with no
- * success in between, before it fails the work request or the connection
- * or drops the datagram; and the delay between tries, in ms. Each try at
- * an ODP page spends up to HMMNIC_FAULT_BUSY_MS (odp.c) of its own.
- */
-#define HMMNIC_BUSY_GIVE_UP_MS	5000
-#define HMMNIC_BUSY_DELAY_MS	10
-/* Packets a QP worker handles before it yields the CPU. */
-#define HMMNIC_WORK_BUDGET	64
-/*
- * Packets queued for one QP's worker, in each direction, beyond which
- * the receive path drops them (drop_queue_full): a connected peer keeps
- * at most a window in flight, and what a hostile one sends beyond that
- * must not grow without bound while the worker is busy.
- */
-#define HMMNIC_RX_QUEUE_MAX	(16 * HMMNIC_TX_WINDOW)
-/*
- * PSNs one READ request may span, as a responder accepts it: a quarter of
- * the 24-bit PSN space, so that PSN comparisons (signed 24-bit
- * differences) stay unambiguous; a request beyond it is refused.
- */
-#define HMMNIC_READ_MAX_PKTS	BIT(22)
-/*
- * Responses one READ request of ours asks for at most: a longer READ is
- * split into several requests, each sent once the responses to the one
- * before are in. Half the receive queue bound, so that the responses to
- * the oldest READ and a window of others never overflow it: a responder
- * sends a READ's responses in one burst, and a requester that dropped
- * them would only ask again for a burst it drops again.
- */
-#define HMMNIC_READ_REQ_PKTS	(HMMNIC_RX_QUEUE_MAX / 2)
-
-/*
- * Where the READ request that covers response @idx of a READ WQE of
- * @npkts responses ends: requests split the WQE at multiples of
- * HMMNIC_READ_REQ_PKTS from its first response, and one sent again from
- * the middle (after a loss) ends where the first one did.
- */
-static_assert(!(HMMNIC_READ_REQ_PKTS & (HMMNIC_READ_REQ_PKTS - 1)) &&
-	      HMMNIC_READ_REQ_PKTS <= HMMNIC_READ_MAX_PKTS);
-
-static inline u32 hmmnic_read_req_end(u32 npkts, u32 idx)
-{
-	return min_t(u32, npkts, round_down(idx, HMMNIC_READ_REQ_PKTS) +
-			 HMMNIC_READ_REQ_PKTS);
-}
+/* The module's workqueue (main.c): QP workers, staging, ODP reapers. */
+extern struct workqueue_struct *hmmnic_workqueue;
+/* The module's debugfs directory (main.c), "hmmnic". */
+extern struct dentry *hmmnic_debugfs_root;
 
 /* A page the staging policy wants in the pool: page @idx of span @odp. */
 struct hmmnic_stage_req {
@@ -107,13 +41,10 @@ struct hmmnic_stage_req {
 	unsigned long idx;
 };
 
-/* Stage requests a device queues at most; more are dropped. */
-#define HMMNIC_STAGE_QUEUE	4096
-/* Pages one staging or eviction batch moves at most. */
-#define HMMNIC_STAGE_MAX_BATCH	512
-
 /**
  * struct hmmnic_pool - the device's NIC-private memory (pool.c)
+ * @hdev: the device, or NULL while no pool was set up
+ * @ops: how to hold and release the span of a stage request (odp.c)
  * @lock: guards the page lists, the counts and the chunk list; taken
  *        with interrupts off, since page_free may run in any context
  * @free: struct hmmnic_pool_page entries of free device pages
@@ -124,14 +55,20 @@ struct hmmnic_stage_req {
  * @limit: pool size in pages; the pool grows in chunks up to it
  * @grow_lock: serializes adding chunks
  * @qlock: guards the stage queue; taken inside odp->lock
- * @queue, @q_head, @q_len: the stage requests, a ring
+ * @queue: the stage requests, a ring of HMMNIC_STAGE_QUEUE entries
+ * @q_head: the oldest request in @queue
+ * @q_len: requests in @queue
  * @stage_work: the worker that stages queued pages and evicts; it runs
  *              a jiffy after the first request, or at once when a batch
  *              is queued, so that requests gather into long runs
- * @src, @dst: the worker's migrate_vma arrays
+ * @src: the worker's migrate_vma source array
+ * @dst: the worker's migrate_vma destination array
  * @reqs: the worker's private copy of a batch of requests
  * @dying: teardown has begun; nothing is queued any more
- * @staging, @threshold, @window_ms, @batch: the staging policy knobs
+ * @staging: the staging policy is on (debugfs "staging")
+ * @threshold: accesses within one window that make a page hot
+ * @window_ms: the length of that window
+ * @batch: queued requests that start the worker at once
  * @hold: requests wait in the queue until it is cleared (for measuring
  *        the worker alone, with no traffic running)
  * @delay_ms: fault injection for tests: the worker waits this long
@@ -143,6 +80,7 @@ struct hmmnic_stage_req {
  */
 struct hmmnic_pool {
 	struct hmmnic_dev *hdev;
+	const struct hmmnic_stage_ops *ops;
 	spinlock_t lock;		/* see above */
 	struct list_head free;
 	struct list_head clock;
@@ -176,8 +114,12 @@ struct hmmnic_pool {
  * @list: entry in the driver's device list (see main.c)
  * @ndev: the netdev that carries the RoCEv2 traffic; the core holds the
  *        reference taken by ib_device_set_netdev()
- * @num_pd: PDs currently allocated, bounded by HMMNIC_MAX_PD
- * @num_cq: CQs currently allocated, bounded by HMMNIC_MAX_CQ
+ * @num_pd: PDs allocated, bounded by HMMNIC_MAX_PD (hmmnic_obj_get())
+ * @num_cq: CQs allocated, bounded by HMMNIC_MAX_CQ
+ * @num_qp: QPs allocated, bounded by HMMNIC_MAX_QP
+ * @num_srq: SRQs allocated, bounded by HMMNIC_MAX_SRQ
+ * @num_mr: MRs allocated, bounded by HMMNIC_MAX_MR
+ * @num_ah: AHs allocated, bounded by HMMNIC_MAX_AH
  * @port_active: last port state reported to the core, so that every
  *               transition raises exactly one port event
  * @qps: QP number -> struct hmmnic_qp, for the receive path
@@ -215,36 +157,11 @@ struct hmmnic_pd {
 };
 
 /**
- * struct hmmnic_queue - a ring of fixed-size slots (see hmmnic-abi.h)
- * @mmap: the mmap entry that owns @buf when the ring is shared with user
- *        space; NULL for a kernel-only ring, whose @buf is ours to free
- * @buf: struct hmmnic_queue_hdr, then the slots
- * @size: bytes of @buf, a multiple of PAGE_SIZE
- */
-struct hmmnic_queue {
-	struct hmmnic_mmap_entry *mmap;
-	void *buf;
-	size_t size;
-	u32 num_slots;
-	u32 slot_size;
-};
-
-static inline struct hmmnic_queue_hdr *hmmnic_queue_hdr(struct hmmnic_queue *q)
-{
-	return q->buf;
-}
-
-static inline void *hmmnic_queue_slot(struct hmmnic_queue *q, u32 index)
-{
-	return q->buf + HMMNIC_QUEUE_SLOTS_OFFSET +
-	       (size_t)(index & (q->num_slots - 1)) * q->slot_size;
-}
-
-/**
  * struct hmmnic_cq - a completion queue
  * @lock: serializes producers, kernel pollers, arming and resize
  * @queue: the ring of struct hmmnic_cqe
  * @notify: armed notification (IB_CQ_SOLICITED or IB_CQ_NEXT_COMP), or 0
+ * @ibcq: the core's CQ
  * @error: the CQ overflowed; nothing is added any more
  * @user: the ring is shared with user space, whose consumer counter is
  *        untrusted
@@ -269,10 +186,6 @@ enum hmmnic_odp_counter {
 	HMMNIC_ODP_RNR_NAKS,		/* rnr mode: RNR NAKs for a fault */
 	HMMNIC_NUM_ODP_COUNTERS
 };
-
-/* Implicit ODP regions grow children of this size, naturally aligned. */
-#define HMMNIC_IMPLICIT_SHIFT	21
-#define HMMNIC_IMPLICIT_SPAN	BIT(HMMNIC_IMPLICIT_SHIFT)
 
 /**
  * struct hmmnic_odp - the HMM mirror of one span of an ODP region
@@ -331,9 +244,11 @@ struct hmmnic_frwr_map {
 
 /**
  * struct hmmnic_mr - a memory region
+ * @ibmr: the core's MR
  * @umem: the pinned user memory; NULL for ODP and for a DMA MR of a
  *        kernel user, whose iova is a kernel virtual address
  * @pages: the page behind each PAGE_SIZE step of the region, from @umem
+ * @npages: entries in @pages
  * @page_offset: offset of the region's first byte in @pages[0]
  * @access: IB_ACCESS_* flags
  * @ref: held by registration and by each data-path access in progress
@@ -413,17 +328,17 @@ static inline bool hmmnic_mr_is_frwr(const struct hmmnic_mr *mr)
 	return mr->frwr;
 }
 
+/* Drop a reference hmmnic_mr_get() (mr.c) took. */
+static inline void hmmnic_mr_put(struct hmmnic_mr *mr)
+{
+	if (refcount_dec_and_test(&mr->ref))
+		complete(&mr->done);
+}
+
 static inline u32 hmmnic_trace_lkey(const struct hmmnic_mr *mr)
 {
 	return READ_ONCE(mr->key);
 }
-
-/*
- * IB_WR_REG_MR in a kernel QP's send queue (user space cannot post it):
- * rkey holds the new key (reg_wr.key) and compare_add the access flags.
- * The key's index names the MR, which must belong to the QP's PD.
- */
-#define HMMNIC_WR_REG_MR	IB_WR_REG_MR
 
 /* An address handle: where a UD packet goes. */
 struct hmmnic_av {
@@ -488,14 +403,6 @@ struct hmmnic_swqe_state {
 	u8 status;		/* enum ib_wc_status it failed with, or 0 */
 };
 
-/**
- * struct hmmnic_qp - a queue pair
- *
- * All transport state is owned by the QP's work item (@work), which runs
- * in process context and never concurrently with itself; @mutex
- * serializes it with modify_qp and destroy_qp. The receive path only
- * queues packets on @rxq and schedules @work.
- */
 /* Transient failures in a row of one stage of a QP (hmmnic_busy_retry()) */
 struct hmmnic_busy {
 	u32 tries;
@@ -503,6 +410,12 @@ struct hmmnic_busy {
 	unsigned long deadline;	/* jiffies: give up after */
 };
 
+/*
+ * A queue pair. All transport state is owned by a run of the QP's worker
+ * (worker.c: the work item, the doorbell or an inline run), which holds
+ * @mutex, as do modify_qp and destroy_qp. The receive path only queues
+ * packets on @rxq and @ackq and schedules the worker.
+ */
 struct hmmnic_qp {
 	struct ib_qp ibqp;
 	struct hmmnic_dev *hdev;
@@ -666,8 +579,12 @@ static inline u32 hmmnic_ud_mtu(struct hmmnic_qp *qp)
 	return mtu ? ib_mtu_enum_to_int(mtu) : 256;
 }
 
-/* Count one more object against an advertised per-device limit. */
-static inline int hmmnic_count_obj(atomic_t *count, int max)
+/*
+ * Take one object of a kind whose per-device number is advertised
+ * (@count is one of hdev->num_*, @max its HMMNIC_MAX_*): -ENOMEM beyond
+ * it. Every object so taken is given back with hmmnic_obj_put().
+ */
+static inline int hmmnic_obj_get(atomic_t *count, int max)
 {
 	if (atomic_inc_return(count) > max) {
 		atomic_dec(count);
@@ -676,225 +593,9 @@ static inline int hmmnic_count_obj(atomic_t *count, int max)
 	return 0;
 }
 
-/* main.c */
-struct hmmnic_dev *hmmnic_get_by_netdev(struct net_device *ndev);
-void hmmnic_dealloc_driver(struct ib_device *ibdev);
-void hmmnic_port_event(struct hmmnic_dev *hdev);
-
-/* verbs.c */
-int hmmnic_register(struct hmmnic_dev *hdev, const char *name);
-
-/* cq.c */
-int hmmnic_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
-		     struct uverbs_attr_bundle *attrs);
-int hmmnic_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata);
-int hmmnic_cq_post(struct hmmnic_cq *cq, struct hmmnic_cqe *cqe,
-		   struct hmmnic_qp *qp, bool solicited);
-int hmmnic_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
-int hmmnic_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc);
-int hmmnic_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata);
-
-/* mr.c: the MR access layer */
-
-/* HMMNIC_OP_CMP_SWAP or HMMNIC_OP_FETCH_ADD on @target; the old value */
-static inline u64 hmmnic_atomic_apply(atomic64_t *target, u8 op, u64 cmp_add,
-				      u64 swap)
+static inline void hmmnic_obj_put(atomic_t *count)
 {
-	if (op == HMMNIC_OP_CMP_SWAP)
-		return atomic64_cmpxchg(target, cmp_add, swap);
-	return atomic64_fetch_add(cmp_add, target);
+	atomic_dec(count);
 }
-
-struct hmmnic_mr *hmmnic_mr_get(struct hmmnic_dev *hdev, u32 key);
-void hmmnic_mr_put(struct hmmnic_mr *mr);
-bool hmmnic_mr_check(struct hmmnic_mr *mr, struct ib_pd *pd, u64 iova,
-		     u64 len, int access);
-int hmmnic_mr_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
-		   bool to_mr);
-int hmmnic_mr_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
-		     u64 swap, u64 *orig);
-int hmmnic_sge_copy(struct hmmnic_qp *qp, const struct hmmnic_sge *sge,
-		    u32 num_sge, u64 offset, void *buf, u64 len, bool to_sge);
-
-/* The completion status of a failed hmmnic_sge_copy(). */
-static inline enum ib_wc_status hmmnic_sge_status(int err)
-{
-	return err == -EMSGSIZE ? IB_WC_LOC_LEN_ERR : IB_WC_LOC_PROT_ERR;
-}
-
-/*
- * An access to registered memory that may succeed if tried again: an ODP
- * fault that invalidations kept beating (-EBUSY) or that had no memory.
- */
-static inline bool hmmnic_err_transient(int err)
-{
-	return err == -EBUSY || err == -ENOMEM;
-}
-
-struct ib_mr *hmmnic_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
-				 u64 iova, int access, struct ib_udata *udata);
-struct ib_mr *hmmnic_get_dma_mr(struct ib_pd *ibpd, int access);
-struct ib_mr *hmmnic_alloc_mr(struct ib_pd *ibpd, enum ib_mr_type type,
-			      u32 max_num_sg);
-int hmmnic_map_mr_sg(struct ib_mr *ibmr, struct scatterlist *sg, int sg_nents,
-		     unsigned int *sg_offset);
-enum ib_wc_status hmmnic_mr_fast_reg(struct hmmnic_qp *qp, u32 key,
-				     int access);
-int hmmnic_mr_invalidate(struct hmmnic_qp *qp, u32 key);
-int hmmnic_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
-
-bool hmmnic_mr_resident(struct hmmnic_mr *mr, u64 iova, u64 len, bool write);
-bool hmmnic_sge_resident(struct hmmnic_qp *qp, const struct hmmnic_sge *sge,
-			 u32 num_sge, u64 offset, u64 len);
-int hmmnic_advise_mr(struct ib_pd *ibpd,
-		     enum ib_uverbs_advise_mr_advice advice, u32 flags,
-		     struct ib_sge *sg_list, u32 num_sge,
-		     struct uverbs_attr_bundle *attrs);
-int hmmnic_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
-int hmmnic_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
-
-/* odp.c: on-demand paging (the ODP half of the MR access layer) */
-enum hmmnic_fault_mode {
-	HMMNIC_FAULT_SYNC,
-	HMMNIC_FAULT_RNR,
-};
-
-extern int hmmnic_fault_mode;
-
-/* How to prefetch (hmmnic_odp_prefetch()) */
-#define HMMNIC_ADVISE_WRITE	BIT(0)
-#define HMMNIC_ADVISE_NO_FAULT	BIT(1)
-#define HMMNIC_ADVISE_RNR	BIT(2)
-
-int hmmnic_odp_init(struct hmmnic_mr *mr, u64 start, u64 length);
-void hmmnic_odp_release(struct hmmnic_mr *mr);
-int hmmnic_odp_copy(struct hmmnic_mr *mr, u64 iova, void *buf, u64 len,
-		    bool to_mr);
-int hmmnic_odp_atomic(struct hmmnic_mr *mr, u64 iova, u8 op, u64 cmp_add,
-		      u64 swap, u64 *orig);
-bool hmmnic_odp_resident(struct hmmnic_mr *mr, u64 iova, u64 len,
-			 bool write);
-int hmmnic_odp_prefetch(struct hmmnic_mr *mr, u64 iova, u64 len, int how);
-void hmmnic_odp_advise_async(struct hmmnic_mr *mr, u64 iova, u64 len,
-			     int how);
-
-void hmmnic_odp_debugfs(struct dentry *root);
-void hmmnic_odp_span_hold(struct hmmnic_odp *odp);
-void hmmnic_odp_span_put(struct hmmnic_mr *mr, struct hmmnic_odp *odp);
-
-/* pool.c: the NIC-private memory pool */
-int hmmnic_pool_init(struct hmmnic_dev *hdev);
-void hmmnic_pool_debugfs_add(struct hmmnic_dev *hdev);
-void hmmnic_pool_destroy(struct hmmnic_dev *hdev);
-struct page *hmmnic_pool_backing(struct hmmnic_dev *hdev, struct page *page);
-void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx);
-void hmmnic_pool_forget(struct hmmnic_mr *mr);
-void hmmnic_pool_stats(struct hmmnic_dev *hdev, u64 *used, u64 *free);
-int hmmnic_debugfs_init(void);
-void hmmnic_debugfs_exit(void);
-
-/* qp.c */
-extern struct workqueue_struct *hmmnic_wq;
-void hmmnic_qp_sched(struct hmmnic_qp *qp);
-struct hmmnic_qp *hmmnic_qp_get(struct hmmnic_dev *hdev, u32 qpn);
-void hmmnic_qp_put(struct hmmnic_qp *qp);
-void hmmnic_qp_event(struct hmmnic_qp *qp, enum ib_event_type type);
-void hmmnic_qp_error(struct hmmnic_qp *qp, bool fatal);
-void hmmnic_qp_drain(struct hmmnic_qp *qp);
-int hmmnic_rq_get(struct hmmnic_rq *rq, struct hmmnic_recv_wqe *wqe);
-void hmmnic_srq_check_limit(struct hmmnic_srq *srq);
-int hmmnic_av_init(struct hmmnic_dev *hdev, struct hmmnic_av *av,
-		   const struct rdma_ah_attr *attr);
-int hmmnic_ah_lookup(struct hmmnic_dev *hdev, u32 ah_num, struct ib_pd *pd,
-		     struct hmmnic_av *av);
-int hmmnic_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
-		     struct ib_udata *udata);
-int hmmnic_destroy_ah(struct ib_ah *ibah, u32 flags);
-int hmmnic_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
-		     struct ib_udata *udata);
-int hmmnic_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
-int hmmnic_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
-		     struct ib_udata *udata);
-int hmmnic_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
-		    struct ib_qp_init_attr *init);
-int hmmnic_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
-		     const struct ib_send_wr **bad_wr);
-int hmmnic_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
-		     const struct ib_recv_wr **bad_wr);
-int hmmnic_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
-		      struct ib_udata *udata);
-int hmmnic_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
-		      enum ib_srq_attr_mask mask, struct ib_udata *udata);
-int hmmnic_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr);
-int hmmnic_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata);
-int hmmnic_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
-			 const struct ib_recv_wr **bad_wr);
-
-/* net.c */
-int hmmnic_net_register(void);
-void hmmnic_net_unregister(void);
-int hmmnic_net_get(struct net *net);
-void hmmnic_net_put(struct net *net);
-unsigned int hmmnic_headroom(struct hmmnic_dev *hdev);
-bool hmmnic_addr_is_local(const struct hmmnic_av *av);
-bool hmmnic_tx_busy(const struct hmmnic_av *av);
-void hmmnic_qp_tx_wait(struct hmmnic_qp *qp);
-bool hmmnic_busy_retry(struct hmmnic_qp *qp, struct hmmnic_busy *busy);
-bool hmmnic_busy_waiting(struct hmmnic_qp *qp, struct hmmnic_busy *busy);
-
-int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
-		__be16 sport, struct sk_buff *skb, bool may_inline);
-void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,
-		bool may_inline);
-
-/* req.c: the requester and the QP worker */
-struct sk_buff *hmmnic_pkt_new(struct hmmnic_qp *qp, u8 opcode, u32 paylen,
-			       u32 psn, bool ackreq, u32 dest_qpn);
-bool hmmnic_req_complete(struct hmmnic_qp *qp, enum ib_wc_status status);
-bool hmmnic_req_step(struct hmmnic_qp *qp);
-void hmmnic_req_rewind(struct hmmnic_qp *qp, u32 psn);
-unsigned long hmmnic_req_ack_timeout(struct hmmnic_qp *qp);
-void hmmnic_req_arm_timer(struct hmmnic_qp *qp);
-void hmmnic_qp_work(struct work_struct *work);
-void hmmnic_qp_doorbell(struct hmmnic_qp *qp);
-void hmmnic_qp_run_inline(struct hmmnic_qp *qp);
-
-/* comp.c */
-void hmmnic_comp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb);
-void hmmnic_comp_timeout(struct hmmnic_qp *qp);
-
-/* resp.c */
-void hmmnic_resp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb);
-bool hmmnic_resp_take_dup(struct hmmnic_qp *qp);
-bool hmmnic_resp_read_step(struct hmmnic_qp *qp);
-void hmmnic_resp_send_ack(struct hmmnic_qp *qp);
-
-/* stats.c */
-struct rdma_hw_stats *hmmnic_alloc_hw_port_stats(struct ib_device *ibdev,
-						 u32 port);
-int hmmnic_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
-			u32 port, int index);
-
-/* queue.c: memory shared with user space through mmap */
-struct hmmnic_mmap_entry {
-	struct rdma_user_mmap_entry rdma;
-	void *buf;
-};
-
-struct hmmnic_mmap_entry *hmmnic_mmap_buf_create(struct ib_ucontext *ibuc,
-						 size_t size);
-void hmmnic_mmap_buf_remove(struct hmmnic_mmap_entry *entry);
-
-/* What user space passes to mmap() to map @entry's buffer. */
-static inline u64 hmmnic_mmap_offset(struct hmmnic_mmap_entry *entry)
-{
-	return rdma_user_mmap_get_offset(&entry->rdma);
-}
-
-int hmmnic_queue_init(struct hmmnic_queue *q, struct ib_ucontext *ibuc,
-		      u32 num_slots, u32 slot_size);
-void hmmnic_queue_destroy(struct hmmnic_queue *q);
-int hmmnic_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
-void hmmnic_mmap_free(struct rdma_user_mmap_entry *entry);
 
 #endif /* HMMNIC_H */

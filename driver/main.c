@@ -9,11 +9,21 @@
  * notifier), or by module unload; whichever comes first, the core then
  * calls hmmnic_dealloc_driver(), which takes the device off the list.
  */
+#include <linux/debugfs.h>
 #include <linux/module.h>
+#include <linux/rtnetlink.h>
 #include <linux/if_arp.h>
 #include <rdma/rdma_netlink.h>
 
 #include "hmmnic.h"
+#include "main.h"
+#include "net.h"
+#include "odp.h"
+#include "pool.h"
+#include "verbs.h"
+
+struct workqueue_struct *hmmnic_workqueue;
+struct dentry *hmmnic_debugfs_root;
 
 static LIST_HEAD(hmmnic_dev_list);
 /* Also taken by the UDP receive path, in softirq context: hence _bh. */
@@ -154,6 +164,7 @@ void hmmnic_port_event(struct hmmnic_dev *hdev)
 		.element.port_num = HMMNIC_PORT,
 	};
 
+	ASSERT_RTNL();
 	if (active == hdev->port_active)
 		return;
 	hdev->port_active = active;
@@ -197,10 +208,11 @@ static int __init hmmnic_init(void)
 	int err;
 
 	/* Unbound: QP workers run in process context on any CPU. */
-	hmmnic_wq = alloc_workqueue("hmmnic", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
-	if (!hmmnic_wq)
+	hmmnic_workqueue = alloc_workqueue("hmmnic", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!hmmnic_workqueue)
 		return -ENOMEM;
-	hmmnic_debugfs_init();
+	hmmnic_debugfs_root = debugfs_create_dir(HMMNIC_DRV_NAME, NULL);
+	hmmnic_odp_debugfs(hmmnic_debugfs_root);
 	err = hmmnic_net_register();
 	if (err)
 		goto err_wq;
@@ -213,8 +225,8 @@ static int __init hmmnic_init(void)
 err_net:
 	hmmnic_net_unregister();
 err_wq:
-	hmmnic_debugfs_exit();
-	destroy_workqueue(hmmnic_wq);
+	debugfs_remove_recursive(hmmnic_debugfs_root);
+	destroy_workqueue(hmmnic_workqueue);
 	return err;
 }
 
@@ -249,8 +261,8 @@ static void __exit hmmnic_exit(void)
 	 */
 	unregister_netdevice_notifier(&hmmnic_netdev_nb);
 	hmmnic_net_unregister();
-	hmmnic_debugfs_exit();
-	destroy_workqueue(hmmnic_wq);
+	debugfs_remove_recursive(hmmnic_debugfs_root);
+	destroy_workqueue(hmmnic_workqueue);
 }
 
 module_init(hmmnic_init);

@@ -17,6 +17,10 @@
 #include <rdma/ib_umem.h>
 
 #include "hmmnic.h"
+#include "mr.h"
+#include "odp.h"
+#include "pool.h"
+#include "verbs.h"
 
 #define HMMNIC_KEY_INDEX(key)	((key) >> 8)
 
@@ -27,15 +31,14 @@ static int hmmnic_mr_insert(struct hmmnic_dev *hdev, struct hmmnic_mr *mr)
 	u8 variant;
 	int err;
 
-	if (atomic_inc_return(&hdev->num_mr) > HMMNIC_MAX_MR) {
-		atomic_dec(&hdev->num_mr);
-		return -ENOMEM;
-	}
+	err = hmmnic_obj_get(&hdev->num_mr, HMMNIC_MAX_MR);
+	if (err)
+		return err;
 	refcount_set(&mr->ref, 1);
 	init_completion(&mr->done);
 	err = xa_alloc(&hdev->mrs, &index, mr, limit, GFP_KERNEL);
 	if (err) {
-		atomic_dec(&hdev->num_mr);
+		hmmnic_obj_put(&hdev->num_mr);
 		return err;
 	}
 	/* The low byte varies so that a stale key rarely hits a new MR. */
@@ -54,7 +57,7 @@ static void hmmnic_mr_remove(struct hmmnic_dev *hdev, struct hmmnic_mr *mr)
 		hmmnic_pool_forget(mr);
 	hmmnic_mr_put(mr);
 	wait_for_completion(&mr->done);
-	atomic_dec(&hdev->num_mr);
+	hmmnic_obj_put(&hdev->num_mr);
 }
 
 /* The MR that @key names, referenced; @any_variant ignores the low byte. */
@@ -75,12 +78,6 @@ static struct hmmnic_mr *hmmnic_mr_lookup(struct hmmnic_dev *hdev, u32 key,
 struct hmmnic_mr *hmmnic_mr_get(struct hmmnic_dev *hdev, u32 key)
 {
 	return hmmnic_mr_lookup(hdev, key, false);
-}
-
-void hmmnic_mr_put(struct hmmnic_mr *mr)
-{
-	if (refcount_dec_and_test(&mr->ref))
-		complete(&mr->done);
 }
 
 /*

@@ -22,6 +22,10 @@
 #include <net/udp_tunnel.h>
 
 #include "hmmnic.h"
+#include "main.h"
+#include "net.h"
+#include "qp.h"
+#include "worker.h"
 
 /* One pair of sockets per network namespace that has hmmnic devices. */
 struct hmmnic_net {
@@ -346,14 +350,14 @@ int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
 	else
 		hmmnic_push_ip6(skb, av);
 
-	hmmnic_count(&hdev->stats, HMMNIC_CNT_TX_PACKETS);
-	hmmnic_count_add(&hdev->stats, HMMNIC_CNT_TX_BYTES, len);
+	hmmnic_stat_inc(&hdev->stats, HMMNIC_CNT_TX_PACKETS);
+	hmmnic_stat_add(&hdev->stats, HMMNIC_CNT_TX_BYTES, len);
 
 	peer = hmmnic_av_shortcut(av) ? hmmnic_local_peer(av) : NULL;
 	if (peer) {
-		hmmnic_count(&hdev->stats, HMMNIC_CNT_LOCAL_PACKETS);
+		hmmnic_stat_inc(&hdev->stats, HMMNIC_CNT_LOCAL_PACKETS);
 		memset(skb->cb, 0, sizeof(skb->cb));
-		hmmnic_pkt(skb)->local = true;
+		hmmnic_skb_pkt(skb)->local = true;
 		skb->dev = peer->ndev;
 		__skb_pull(skb, skb_transport_offset(skb) +
 			   sizeof(struct udphdr));
@@ -367,7 +371,7 @@ int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
 			   len);
 	dst = hmmnic_route(av);
 	if (!dst) {
-		hmmnic_count(&hdev->stats, HMMNIC_CNT_TX_ERRORS);
+		hmmnic_stat_inc(&hdev->stats, HMMNIC_CNT_TX_ERRORS);
 		kfree_skb(skb);
 		return -EHOSTUNREACH;
 	}
@@ -382,7 +386,7 @@ int hmmnic_xmit(struct hmmnic_dev *hdev, const struct hmmnic_av *av,
 		err = ip6_local_out(av->net, NULL, skb);
 	}
 	if (unlikely(net_xmit_eval(err))) {
-		hmmnic_count(&hdev->stats, HMMNIC_CNT_TX_ERRORS);
+		hmmnic_stat_inc(&hdev->stats, HMMNIC_CNT_TX_ERRORS);
 		return -ENOBUFS;
 	}
 	return 0;
@@ -423,7 +427,7 @@ static int hmmnic_udp_rcv(struct sock *sk, struct sk_buff *skb)
 		return 0;
 	}
 	if (skb_linearize(skb)) {
-		hmmnic_count(&hdev->stats, HMMNIC_CNT_DROP_MALFORMED);
+		hmmnic_stat_inc(&hdev->stats, HMMNIC_CNT_DROP_MALFORMED);
 		kfree_skb(skb);
 	} else {
 		memset(skb->cb, 0, sizeof(skb->cb));
@@ -459,7 +463,7 @@ static bool hmmnic_rcv_check_source(struct hmmnic_qp *qp, struct sk_buff *skb)
 void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,
 		bool may_inline)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 	const struct hmmnic_op_info *info;
 	struct sk_buff_head *q;
 	struct hmmnic_bth *bth;
@@ -468,8 +472,8 @@ void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,
 	struct hmmnic_qp *qp;
 	u32 pad, min;
 
-	hmmnic_count(&hdev->stats, HMMNIC_CNT_RX_PACKETS);
-	hmmnic_count_add(&hdev->stats, HMMNIC_CNT_RX_BYTES, skb->len);
+	hmmnic_stat_inc(&hdev->stats, HMMNIC_CNT_RX_PACKETS);
+	hmmnic_stat_add(&hdev->stats, HMMNIC_CNT_RX_BYTES, skb->len);
 
 	drop = HMMNIC_CNT_DROP_MALFORMED;
 	if (skb->len < sizeof(*bth) + HMMNIC_ICRC_SIZE)
@@ -557,6 +561,6 @@ void hmmnic_rcv(struct hmmnic_dev *hdev, struct sk_buff *skb,
 drop_qp:
 	hmmnic_qp_put(qp);
 drop:
-	hmmnic_count(&hdev->stats, drop);
+	hmmnic_stat_inc(&hdev->stats, drop);
 	kfree_skb(skb);
 }

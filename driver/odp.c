@@ -33,6 +33,8 @@
 #include <linux/vmalloc.h>
 
 #include "hmmnic.h"
+#include "odp.h"
+#include "pool.h"
 #include "trace.h"
 
 /* Pages one hmm_range_fault() call covers at most. */
@@ -135,7 +137,7 @@ static void hmmnic_odp_stat(struct hmmnic_mr *mr, enum hmmnic_odp_counter c,
 	};
 
 	atomic64_add(n, &mr->odp_stats[c]);
-	hmmnic_count_add(&mr->hdev->stats, port[c], n);
+	hmmnic_stat_add(&mr->hdev->stats, port[c], n);
 }
 
 /* ---- spans and their notifiers ---- */
@@ -179,7 +181,7 @@ static bool hmmnic_odp_invalidate(struct mmu_interval_notifier *mni,
 	hmmnic_odp_stat(odp->mr, HMMNIC_ODP_INVALIDATIONS_HANDLED, 1);
 	/* An implicit child that lost its last page goes away. */
 	if (n && odp != odp->mr->odp && !READ_ONCE(odp->npresent))
-		queue_work(hmmnic_wq, &odp->mr->odp_reap);
+		queue_work(hmmnic_workqueue, &odp->mr->odp_reap);
 	return true;
 }
 
@@ -267,14 +269,8 @@ out:
 	return odp;
 }
 
-/* One more user of a span someone already uses (a stage request). */
-void hmmnic_odp_span_hold(struct hmmnic_odp *odp)
-{
-	if (odp != odp->mr->odp)
-		atomic_inc(&odp->users);
-}
-
-void hmmnic_odp_span_put(struct hmmnic_mr *mr, struct hmmnic_odp *odp)
+/* Drop a user of a span; a child with no user and no page is reaped. */
+static void hmmnic_odp_span_put(struct hmmnic_mr *mr, struct hmmnic_odp *odp)
 {
 	bool empty;
 
@@ -283,8 +279,34 @@ void hmmnic_odp_span_put(struct hmmnic_mr *mr, struct hmmnic_odp *odp)
 	/* Before the put: once it is done, the reaper may free the child. */
 	empty = !READ_ONCE(odp->npresent);
 	if (atomic_dec_and_test(&odp->users) && empty)
-		queue_work(hmmnic_wq, &mr->odp_reap);
+		queue_work(hmmnic_workqueue, &mr->odp_reap);
 }
+
+/*
+ * A stage request (pool.c) holds the region and, for an implicit child,
+ * a user of the span, so that neither goes away while the request waits
+ * in the pool's queue or its worker migrates the page.
+ */
+static void hmmnic_odp_stage_hold(struct hmmnic_odp *odp)
+{
+	lockdep_assert_held(&odp->lock);
+	refcount_inc(&odp->mr->ref);
+	if (odp != odp->mr->odp)
+		atomic_inc(&odp->users);
+}
+
+static void hmmnic_odp_stage_put(struct hmmnic_odp *odp)
+{
+	struct hmmnic_mr *mr = odp->mr;
+
+	hmmnic_odp_span_put(mr, odp);
+	hmmnic_mr_put(mr);
+}
+
+const struct hmmnic_stage_ops hmmnic_odp_stage_ops = {
+	.hold = hmmnic_odp_stage_hold,
+	.put = hmmnic_odp_stage_put,
+};
 
 /* The span of @mr that holds @va, with a user if it is a child. */
 static struct hmmnic_odp *hmmnic_odp_span_get(struct hmmnic_mr *mr,
@@ -482,7 +504,7 @@ static struct page *hmmnic_odp_data_page(struct hmmnic_odp *odp,
 {
 	lockdep_assert_held(&odp->lock);
 	if (is_device_private_page(page))
-		return hmmnic_pool_backing(odp->mr->hdev, page);
+		return hmmnic_pool_backing(odp, page);
 	hmmnic_pool_heat(odp, idx);
 	return page;
 }
@@ -859,7 +881,7 @@ void hmmnic_odp_advise_async(struct hmmnic_mr *mr, u64 iova, u64 len,
 	w->iova = iova;
 	w->len = len;
 	w->how = how;
-	queue_work(hmmnic_wq, &w->work);
+	queue_work(hmmnic_workqueue, &w->work);
 }
 
 /* ---- registration ---- */

@@ -8,6 +8,8 @@
 #include <linux/udp.h>
 #include <net/checksum.h>
 
+#include "hmmnic.h"
+#include "net.h"
 #include "pkt.h"
 
 #define BTH	sizeof(struct hmmnic_bth)
@@ -99,6 +101,8 @@ const struct hmmnic_op_info *hmmnic_op_info(u8 opcode)
  * checksum) set to ones, preceded by eight bytes of ones in place of the
  * InfiniBand LRH, then the BTH with its reserved byte set to ones, then the
  * rest of the packet. The result goes on the wire in little-endian order.
+ *
+ * Return: the ICRC.
  */
 u32 hmmnic_icrc(struct sk_buff *skb, unsigned int len)
 {
@@ -139,4 +143,47 @@ u32 hmmnic_icrc(struct sk_buff *skb, unsigned int len)
 	crc = crc32_le(crc, skb_network_header(skb) + nh_len + sizeof(*uh) +
 		       BTH, len - BTH);
 	return ~crc;
+}
+
+/*
+ * hmmnic_pkt_new - allocate a packet and fill in its BTH
+ * @paylen: payload bytes the caller will copy to hmmnic_pkt_payload()
+ *
+ * The packet has the opcode's extension headers zeroed, the payload, the
+ * pad, and room for the UDP/IP headers and the ICRC. skb->cb describes it
+ * the way hmmnic_rcv() would.
+ */
+struct sk_buff *hmmnic_pkt_new(struct hmmnic_qp *qp, u8 opcode, u32 paylen,
+			       u32 psn, bool ackreq, u32 dest_qpn)
+{
+	const struct hmmnic_op_info *info = hmmnic_op_info(opcode);
+	struct hmmnic_dev *hdev = qp->hdev;
+	unsigned int pad = -paylen & 3;
+	struct hmmnic_pkt *pkt;
+	struct hmmnic_bth *bth;
+	struct sk_buff *skb;
+
+	skb = alloc_skb(hmmnic_headroom(hdev) + info->hdr_len + paylen + pad +
+			HMMNIC_ICRC_SIZE, GFP_KERNEL);
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, hmmnic_headroom(hdev));
+	bth = skb_put_zero(skb, info->hdr_len);
+	bth->opcode = opcode;
+	bth->flags = pad << HMMNIC_BTH_PAD_SHIFT;
+	bth->pkey = cpu_to_be16(HMMNIC_DEFAULT_PKEY);
+	bth->qpn = cpu_to_be32(dest_qpn & HMMNIC_QPN_MASK);
+	bth->apsn = cpu_to_be32((psn & HMMNIC_PSN_MASK) |
+				(ackreq ? HMMNIC_BTH_ACKREQ : 0));
+	skb_put(skb, paylen);
+	if (pad)
+		skb_put_zero(skb, pad);
+
+	memset(skb->cb, 0, sizeof(skb->cb));
+	pkt = hmmnic_skb_pkt(skb);
+	pkt->opcode = opcode;
+	pkt->flags = info->flags;
+	pkt->psn = psn;
+	pkt->paylen = paylen;
+	return skb;
 }

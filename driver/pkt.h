@@ -168,6 +168,7 @@ static inline unsigned int hmmnic_eth_offset(u32 flags, u32 which)
  * @flags: hmmnic_op_info(opcode)->flags
  * @bth_flags: the BTH's SE/M/pad/version byte
  * @psn: the packet's PSN
+ * @qpn: the destination QP number from the BTH
  * @ackreq: the requester asks for an ACK
  * @paylen: payload bytes, without pad and ICRC
  * @local: delivered by the local short cut; there is no ICRC to check
@@ -185,7 +186,7 @@ struct hmmnic_pkt {
 	u16 hdr;
 };
 
-static inline struct hmmnic_pkt *hmmnic_pkt(struct sk_buff *skb)
+static inline struct hmmnic_pkt *hmmnic_skb_pkt(struct sk_buff *skb)
 {
 	BUILD_BUG_ON(sizeof(struct hmmnic_pkt) > sizeof(skb->cb));
 	return (struct hmmnic_pkt *)skb->cb;
@@ -193,14 +194,14 @@ static inline struct hmmnic_pkt *hmmnic_pkt(struct sk_buff *skb)
 
 static inline void *hmmnic_pkt_eth(struct sk_buff *skb, u32 which)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 
 	return skb->data + pkt->hdr + hmmnic_eth_offset(pkt->flags, which);
 }
 
 static inline void *hmmnic_pkt_payload(struct sk_buff *skb)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 
 	return skb->data + pkt->hdr + hmmnic_op_info(pkt->opcode)->hdr_len;
 }
@@ -217,5 +218,9 @@ static inline u32 hmmnic_psn_add(u32 psn, u32 n)
 }
 
 u32 hmmnic_icrc(struct sk_buff *skb, unsigned int len);
+
+struct hmmnic_qp;
+struct sk_buff *hmmnic_pkt_new(struct hmmnic_qp *qp, u8 opcode, u32 paylen,
+			       u32 psn, bool ackreq, u32 dest_qpn);
 
 #endif /* HMMNIC_PKT_H */

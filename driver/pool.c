@@ -51,6 +51,7 @@
 #include <linux/vmalloc.h>
 
 #include "hmmnic.h"
+#include "pool.h"
 #include "trace.h"
 
 #define HMMNIC_CHUNK_PAGES	512	/* 2 MiB, the hotplug granule */
@@ -97,7 +98,6 @@ struct hmmnic_pool_chunk {
 };
 
 static const struct dev_pagemap_ops hmmnic_pool_ops;
-static struct dentry *hmmnic_debugfs_root;
 
 static struct hmmnic_pool_chunk *hmmnic_page_chunk(struct page *page)
 {
@@ -290,22 +290,25 @@ static void hmmnic_pool_page_free(struct page *page)
 }
 
 /*
- * The backing page of @page, if @page is a device page of @hdev's pool;
- * NULL for any other device-private page. Called by the data path with the
- * span's lock held, which keeps the page in the pool (a page leaves only
- * after the span's notifier dropped it from the mirror).
+ * The backing page of @page, a device-private page in @odp's mirror, if it
+ * is a device page of the region's device's pool; NULL for any other
+ * device-private page. Called by the data path with the span's lock held,
+ * which keeps the page in the pool (a page leaves only after the span's
+ * notifier dropped it from the mirror).
  */
-struct page *hmmnic_pool_backing(struct hmmnic_dev *hdev, struct page *page)
+struct page *hmmnic_pool_backing(struct hmmnic_odp *odp, struct page *page)
 {
+	struct hmmnic_dev *hdev = odp->mr->hdev;
 	struct hmmnic_pool_page *pp;
 
+	lockdep_assert_held(&odp->lock);
 	if (page->pgmap->ops != &hmmnic_pool_ops ||
 	    page->pgmap->owner != hdev)
 		return NULL;
 	pp = hmmnic_page_meta(page);
 	if (!READ_ONCE(pp->referenced))
 		WRITE_ONCE(pp->referenced, true);
-	hmmnic_count(&hdev->stats, HMMNIC_CNT_POOL_HITS);
+	hmmnic_stat_inc(&hdev->stats, HMMNIC_CNT_POOL_HITS);
 	return pp->backing;
 }
 
@@ -376,7 +379,7 @@ static vm_fault_t hmmnic_pool_migrate_to_ram(struct vm_fault *vmf)
 	}
 	migrate_vma_pages(&args);
 	if (src & MIGRATE_PFN_MIGRATE && dst)
-		hmmnic_count(&pool->hdev->stats, HMMNIC_CNT_POOL_MIGRATE_TO_RAM);
+		hmmnic_stat_inc(&pool->hdev->stats, HMMNIC_CNT_POOL_MIGRATE_TO_RAM);
 	trace_hmmnic_pool_migrate_to_ram(pool->hdev, args.start,
 					 !!(src & MIGRATE_PFN_MIGRATE) && dst,
 					 ktime_get_ns() - begin);
@@ -460,8 +463,8 @@ static bool hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
 			moved += hmmnic_pool_evict_range(pool, pfns[i], 1);
 	}
 	if (moved) {
-		hmmnic_count_add(&pool->hdev->stats, HMMNIC_CNT_POOL_EVICTED,
-				 moved);
+		hmmnic_stat_add(&pool->hdev->stats, HMMNIC_CNT_POOL_EVICTED,
+				moved);
 		trace_hmmnic_pool_evict(pool->hdev, scanned, moved,
 					ktime_get_ns() - begin);
 	}
@@ -531,8 +534,8 @@ static bool hmmnic_pool_trim(struct hmmnic_pool *pool)
 		begin = ktime_get_ns();
 		moved = hmmnic_pool_evict_range(pool, victim->first_pfn,
 						HMMNIC_CHUNK_PAGES);
-		hmmnic_count_add(&pool->hdev->stats, HMMNIC_CNT_POOL_EVICTED,
-				 moved);
+		hmmnic_stat_add(&pool->hdev->stats, HMMNIC_CNT_POOL_EVICTED,
+				moved);
 		trace_hmmnic_pool_evict(pool->hdev, HMMNIC_CHUNK_PAGES, moved,
 					ktime_get_ns() - begin);
 		if (!moved)
@@ -579,16 +582,15 @@ void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx)
 
 		req = &pool->queue[(pool->q_head + pool->q_len++) %
 				   HMMNIC_STAGE_QUEUE];
-		/* the data path holds a reference already */
-		refcount_inc(&odp->mr->ref);
-		hmmnic_odp_span_hold(odp);
+		/* the data path holds the span already */
+		pool->ops->hold(odp);
 		req->odp = odp;
 		req->idx = idx;
 		odp->heat[idx] |= HMMNIC_HEAT_QUEUED;
 		if (pool->q_len >= READ_ONCE(pool->batch))
-			mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
+			mod_delayed_work(hmmnic_workqueue, &pool->stage_work, 0);
 		else
-			queue_delayed_work(hmmnic_wq, &pool->stage_work, 1);
+			queue_delayed_work(hmmnic_workqueue, &pool->stage_work, 1);
 	}
 	spin_unlock(&pool->qlock);
 }
@@ -597,13 +599,11 @@ void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx)
 static void hmmnic_stage_req_put(struct hmmnic_stage_req *req)
 {
 	struct hmmnic_odp *odp = req->odp;
-	struct hmmnic_mr *mr = odp->mr;
 
 	spin_lock(&odp->lock);
 	odp->heat[req->idx] &= ~HMMNIC_HEAT_QUEUED;
 	spin_unlock(&odp->lock);
-	hmmnic_odp_span_put(mr, odp);
-	hmmnic_mr_put(mr);
+	odp->mr->hdev->pool.ops->put(odp);
 }
 
 /*
@@ -832,9 +832,9 @@ out:
 				odp->heat[idx + i] |= HMMNIC_HEAT_NOSTAGE;
 		spin_unlock(&odp->lock);
 	}
-	hmmnic_count_add(&pool->hdev->stats, HMMNIC_CNT_POOL_STAGED, moved);
-	hmmnic_count_add(&pool->hdev->stats, HMMNIC_CNT_POOL_STAGE_FAILURES,
-			 n - moved);
+	hmmnic_stat_add(&pool->hdev->stats, HMMNIC_CNT_POOL_STAGED, moved);
+	hmmnic_stat_add(&pool->hdev->stats, HMMNIC_CNT_POOL_STAGE_FAILURES,
+			n - moved);
 	trace_hmmnic_pool_stage(mr, start, n, moved, ktime_get_ns() - begin);
 }
 
@@ -902,9 +902,9 @@ static void hmmnic_pool_stage_fn(struct work_struct *work)
 	over = hmmnic_pool_make_room(pool, 0);
 	over |= hmmnic_pool_trim(pool);
 	if (more)
-		mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
+		mod_delayed_work(hmmnic_workqueue, &pool->stage_work, 0);
 	else if (over)
-		queue_delayed_work(hmmnic_wq, &pool->stage_work,
+		queue_delayed_work(hmmnic_workqueue, &pool->stage_work,
 				   msecs_to_jiffies(HMMNIC_POOL_RETRY_MS));
 }
 
@@ -976,7 +976,7 @@ static int hmmnic_pool_size_set(void *data, u64 val)
 	spin_lock_irqsave(&pool->lock, flags);
 	pool->limit = (val << 20) >> PAGE_SHIFT;
 	spin_unlock_irqrestore(&pool->lock, flags);
-	mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
+	mod_delayed_work(hmmnic_workqueue, &pool->stage_work, 0);
 	return 0;
 }
 DEFINE_DEBUGFS_ATTRIBUTE(hmmnic_pool_size_fops, hmmnic_pool_size_get,
@@ -1026,7 +1026,7 @@ static int hmmnic_hold_set(void *data, u64 val)
 
 	WRITE_ONCE(pool->hold, !!val);
 	if (!val)
-		mod_delayed_work(hmmnic_wq, &pool->stage_work, 0);
+		mod_delayed_work(hmmnic_workqueue, &pool->stage_work, 0);
 	return 0;
 }
 DEFINE_DEBUGFS_ATTRIBUTE(hmmnic_hold_fops, hmmnic_hold_get, hmmnic_hold_set,
@@ -1054,18 +1054,6 @@ static void hmmnic_pool_debugfs(struct hmmnic_pool *pool)
 	debugfs_create_bool("stage_pin", 0644, dir, &pool->pin);
 }
 
-int hmmnic_debugfs_init(void)
-{
-	hmmnic_debugfs_root = debugfs_create_dir(HMMNIC_DRV_NAME, NULL);
-	hmmnic_odp_debugfs(hmmnic_debugfs_root);
-	return 0;
-}
-
-void hmmnic_debugfs_exit(void)
-{
-	debugfs_remove_recursive(hmmnic_debugfs_root);
-}
-
 /* ---- lifetime ---- */
 
 static const struct dev_pagemap_ops hmmnic_pool_ops = {
@@ -1073,7 +1061,15 @@ static const struct dev_pagemap_ops hmmnic_pool_ops = {
 	.migrate_to_ram = hmmnic_pool_migrate_to_ram,
 };
 
-int hmmnic_pool_init(struct hmmnic_dev *hdev)
+/**
+ * hmmnic_pool_init - set up @hdev's pool; it grows on first use
+ * @hdev: the device
+ * @ops: how the layer above holds the span of a stage request
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int hmmnic_pool_init(struct hmmnic_dev *hdev,
+		     const struct hmmnic_stage_ops *ops)
 {
 	struct hmmnic_pool *pool = &hdev->pool;
 	struct hmmnic_stage_req *queue, *reqs;
@@ -1095,6 +1091,7 @@ int hmmnic_pool_init(struct hmmnic_dev *hdev)
 	pool->reqs = reqs;
 	pool->src = src;
 	pool->dst = dst;
+	pool->ops = ops;
 	spin_lock_init(&pool->lock);
 	spin_lock_init(&pool->qlock);
 	mutex_init(&pool->grow_lock);
@@ -1128,7 +1125,7 @@ void hmmnic_pool_destroy(struct hmmnic_dev *hdev)
 {
 	struct hmmnic_pool *pool = &hdev->pool;
 	struct hmmnic_pool_chunk *chunk, *tmp;
-	unsigned long flags, left, tries;
+	unsigned long flags, left, tries, moved;
 
 	if (!pool->hdev)
 		return;		/* hmmnic_pool_init() did not run, or failed */
@@ -1161,10 +1158,10 @@ void hmmnic_pool_destroy(struct hmmnic_dev *hdev)
 			if (tries == 100)
 				pr_warn("%s: %lu pool pages still staged, retrying\n",
 					dev_name(&hdev->ibdev.dev), left);
-			hmmnic_count_add(&hdev->stats, HMMNIC_CNT_POOL_EVICTED,
-					 hmmnic_pool_evict_range(pool,
-								 chunk->first_pfn,
-								 HMMNIC_CHUNK_PAGES));
+			moved = hmmnic_pool_evict_range(pool, chunk->first_pfn,
+							HMMNIC_CHUNK_PAGES);
+			hmmnic_stat_add(&hdev->stats, HMMNIC_CNT_POOL_EVICTED,
+					moved);
 			if (tries)
 				msleep(20);
 		}

@@ -3,7 +3,7 @@
  * hmmnic queue pairs, shared receive queues and address handles: object
  * lifetime, the modify_qp state machine, and the kernel's post verbs. The
  * data path itself lives in req.c, resp.c and comp.c and runs in the QP's
- * work item.
+ * worker (worker.c).
  */
 #include <linux/vmalloc.h>
 #include <net/addrconf.h>
@@ -11,13 +11,10 @@
 #include <rdma/uverbs_ioctl.h>
 
 #include "hmmnic.h"
-
-struct workqueue_struct *hmmnic_wq;
-
-void hmmnic_qp_sched(struct hmmnic_qp *qp)
-{
-	queue_work(hmmnic_wq, &qp->work);
-}
+#include "net.h"
+#include "qp.h"
+#include "verbs.h"
+#include "worker.h"
 
 struct hmmnic_qp *hmmnic_qp_get(struct hmmnic_dev *hdev, u32 qpn)
 {
@@ -65,9 +62,7 @@ static void hmmnic_srq_event(struct hmmnic_srq *srq, enum ib_event_type type)
 static void hmmnic_qp_set_state(struct hmmnic_qp *qp, enum ib_qp_state state)
 {
 	qp->state = state;
-	WRITE_ONCE(hmmnic_queue_hdr(&qp->sq)->state, state);
-	/* pairs with the provider's fence between producer and state */
-	smp_mb();
+	hmmnic_queue_set_state(&qp->sq, state);
 }
 
 /*
@@ -120,18 +115,18 @@ static int hmmnic_rq_init(struct hmmnic_rq *rq, struct ib_udata *udata,
 }
 
 /*
- * Posted receive WQEs, or -1 when a user-space producer is impossible.
+ * Posted receive WQEs, or -EIO when a user-space producer is impossible.
  * The consumer position is the kernel's own (rq->cons): what user space
  * writes into the ring's consumer counter is never read.
  */
 static int hmmnic_rq_count(struct hmmnic_rq *rq)
 {
-	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&rq->queue);
-	/* pairs with the producer's release after it wrote the WQEs */
-	u32 n = smp_load_acquire(&hdr->producer) - rq->cons;
+	u32 prod;
 
 	lockdep_assert_held(&rq->lock);
-	return n > rq->queue.num_slots ? -1 : n;
+	if (hmmnic_queue_produced(&rq->queue, rq->cons, &prod))
+		return -EIO;
+	return prod - rq->cons;
 }
 
 /* Move the consumer to @cons and tell user space the slots are free. */
@@ -139,8 +134,7 @@ static void hmmnic_rq_set_cons(struct hmmnic_rq *rq, u32 cons)
 {
 	lockdep_assert_held(&rq->lock);
 	rq->cons = cons;
-	/* the slots were copied before the producer may reuse them */
-	smp_store_release(&hmmnic_queue_hdr(&rq->queue)->consumer, cons);
+	hmmnic_queue_consume(&rq->queue, cons);
 }
 
 /*
@@ -160,7 +154,7 @@ int hmmnic_rq_get(struct hmmnic_rq *rq, struct hmmnic_recv_wqe *wqe)
 	spin_lock_irqsave(&rq->lock, flags);
 	n = hmmnic_rq_count(rq);
 	if (n <= 0) {
-		err = n < 0 ? -EIO : -ENOENT;
+		err = n < 0 ? n : -ENOENT;
 		goto out;
 	}
 	memcpy(wqe, hmmnic_queue_slot(&rq->queue, rq->cons),
@@ -192,7 +186,6 @@ void hmmnic_srq_check_limit(struct hmmnic_srq *srq)
 static int hmmnic_rq_post(struct hmmnic_rq *rq, const struct ib_recv_wr *wr,
 			  const struct ib_recv_wr **bad_wr)
 {
-	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&rq->queue);
 	unsigned long flags;
 	int err = 0;
 	u32 i;
@@ -205,11 +198,11 @@ static int hmmnic_rq_post(struct hmmnic_rq *rq, const struct ib_recv_wr *wr,
 			err = -EINVAL;
 			break;
 		}
-		if (hdr->producer - rq->cons >= rq->queue.num_slots) {
+		if (hmmnic_queue_full(&rq->queue, rq->cons)) {
 			err = -ENOMEM;
 			break;
 		}
-		wqe = hmmnic_queue_slot(&rq->queue, hdr->producer);
+		wqe = hmmnic_queue_prod_slot(&rq->queue);
 		wqe->wr_id = wr->wr_id;
 		wqe->num_sge = wr->num_sge;
 		for (i = 0; i < wr->num_sge; i++) {
@@ -217,8 +210,7 @@ static int hmmnic_rq_post(struct hmmnic_rq *rq, const struct ib_recv_wr *wr,
 			wqe->sge[i].length = wr->sg_list[i].length;
 			wqe->sge[i].lkey = wr->sg_list[i].lkey;
 		}
-		/* the WQE is visible before the producer that covers it */
-		smp_store_release(&hdr->producer, hdr->producer + 1);
+		hmmnic_queue_produce(&rq->queue);
 	}
 	spin_unlock_irqrestore(&rq->lock, flags);
 	if (err)
@@ -292,10 +284,9 @@ int hmmnic_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 	if (err)
 		goto err_free;
 	entry->pd = ibah->pd;
-	if (atomic_inc_return(&hdev->num_ah) > HMMNIC_MAX_AH) {
-		err = -ENOMEM;
-		goto err_count;
-	}
+	err = hmmnic_obj_get(&hdev->num_ah, HMMNIC_MAX_AH);
+	if (err)
+		goto err_free;
 	err = xa_alloc(&hdev->ahs, &ah->ah_num, entry, limit, gfp);
 	if (err)
 		goto err_count;
@@ -311,7 +302,7 @@ int hmmnic_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 err_erase:
 	xa_erase(&hdev->ahs, ah->ah_num);
 err_count:
-	atomic_dec(&hdev->num_ah);
+	hmmnic_obj_put(&hdev->num_ah);
 err_free:
 	/* Published only if xa_alloc() succeeded; a reader may have it. */
 	kfree_rcu(entry, rcu);
@@ -326,7 +317,7 @@ int hmmnic_destroy_ah(struct ib_ah *ibah, u32 flags)
 	xa_erase(&hdev->ahs, ah->ah_num);
 	/* A sender may be copying the AV; it goes after a grace period. */
 	kfree_rcu(ah->entry, rcu);
-	atomic_dec(&hdev->num_ah);
+	hmmnic_obj_put(&hdev->num_ah);
 	return 0;
 }
 
@@ -456,86 +447,6 @@ static void hmmnic_qp_free_sq(struct hmmnic_qp *qp)
 	hmmnic_queue_destroy(&qp->sq);
 }
 
-static void hmmnic_retry_timer(struct timer_list *t)
-{
-	struct hmmnic_qp *qp = from_timer(qp, t, retry_timer);
-
-	qp->req.need_retry = true;
-	hmmnic_qp_sched(qp);
-}
-
-static void hmmnic_rnr_timer(struct timer_list *t)
-{
-	struct hmmnic_qp *qp = from_timer(qp, t, rnr_timer);
-
-	qp->req.rnr_wait = false;
-	hmmnic_qp_sched(qp);
-}
-
-static void hmmnic_tx_timer(struct timer_list *t)
-{
-	struct hmmnic_qp *qp = from_timer(qp, t, tx_timer);
-
-	hmmnic_qp_sched(qp);
-}
-
-/* Run the worker again in a jiffy, when the netdev queue has drained. */
-void hmmnic_qp_tx_wait(struct hmmnic_qp *qp)
-{
-	if (!READ_ONCE(qp->dying) && !timer_pending(&qp->tx_timer))
-		mod_timer(&qp->tx_timer, jiffies + 1);
-}
-
-/**
- * hmmnic_busy_retry - count a transient failure of one stage of @qp
- * @qp: the QP
- * @busy: the stage's record (the requester's or the READ responder's)
- *
- * A failure that the next try may not meet (no skb, an ODP fault that
- * invalidations kept beating or that had no memory): the stage waits
- * HMMNIC_BUSY_DELAY_MS (hmmnic_busy_waiting()) and the worker runs again
- * then, for up to HMMNIC_BUSY_GIVE_UP_MS from the first failure. Whoever
- * succeeds clears busy->tries.
- *
- * Return: true to try again later, false to give up (the record starts
- * over).
- */
-bool hmmnic_busy_retry(struct hmmnic_qp *qp, struct hmmnic_busy *busy)
-{
-	unsigned long delay = max(msecs_to_jiffies(HMMNIC_BUSY_DELAY_MS), 1UL);
-
-	lockdep_assert_held(&qp->mutex);
-	if (!busy->tries++) {
-		busy->deadline = jiffies +
-				 msecs_to_jiffies(HMMNIC_BUSY_GIVE_UP_MS);
-	} else if (time_after(jiffies, busy->deadline)) {
-		busy->tries = 0;
-		return false;
-	}
-	busy->until = jiffies + delay;
-	hmmnic_busy_waiting(qp, busy);
-	return true;
-}
-
-/**
- * hmmnic_busy_waiting - must the stage wait before its next try?
- * @qp: the QP
- * @busy: the stage's record
- *
- * While it must, the QP's tx_timer is due no later than the end of the
- * wait, whatever else armed it meanwhile, so the worker comes back.
- *
- * Return: true while the stage waits.
- */
-bool hmmnic_busy_waiting(struct hmmnic_qp *qp, struct hmmnic_busy *busy)
-{
-	if (!busy->tries || !time_before(jiffies, busy->until))
-		return false;
-	if (!READ_ONCE(qp->dying))
-		timer_reduce(&qp->tx_timer, busy->until);
-	return true;
-}
-
 static int hmmnic_qp_resp_create(struct ib_qp *ibqp, struct ib_udata *udata)
 {
 	struct hmmnic_qp *qp = to_hqp(ibqp);
@@ -565,10 +476,9 @@ int hmmnic_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	err = hmmnic_qp_check_init(init, udata);
 	if (err)
 		return err;
-	if (atomic_inc_return(&hdev->num_qp) > HMMNIC_MAX_QP) {
-		err = -ENOMEM;
-		goto err_count;
-	}
+	err = hmmnic_obj_get(&hdev->num_qp, HMMNIC_MAX_QP);
+	if (err)
+		return err;
 	err = hmmnic_qp_alloc_qpn(hdev, qp, init->qp_type);
 	if (err)
 		goto err_count;
@@ -578,12 +488,9 @@ int hmmnic_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	refcount_set(&qp->ref, 1);
 	init_completion(&qp->done);
 	mutex_init(&qp->mutex);
-	INIT_WORK(&qp->work, hmmnic_qp_work);
 	skb_queue_head_init(&qp->rxq);
 	skb_queue_head_init(&qp->ackq);
-	timer_setup(&qp->retry_timer, hmmnic_retry_timer, 0);
-	timer_setup(&qp->rnr_timer, hmmnic_rnr_timer, 0);
-	timer_setup(&qp->tx_timer, hmmnic_tx_timer, 0);
+	hmmnic_qp_worker_init(qp);
 	qp->scq = to_hcq(init->send_cq);
 	qp->rcq = to_hcq(init->recv_cq);
 	qp->sq_sig_all = init->sq_sig_type == IB_SIGNAL_ALL_WR;
@@ -630,7 +537,7 @@ err_sq:
 err_qpn:
 	xa_erase(&hdev->qps, ibqp->qp_num);
 err_count:
-	atomic_dec(&hdev->num_qp);
+	hmmnic_obj_put(&hdev->num_qp);
 	return err;
 }
 
@@ -662,7 +569,7 @@ int hmmnic_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 		hmmnic_queue_destroy(&qp->own_rq.queue);
 	hmmnic_qp_free_sq(qp);
 	mutex_destroy(&qp->mutex);
-	atomic_dec(&hdev->num_qp);
+	hmmnic_obj_put(&hdev->num_qp);
 	return 0;
 }
 
@@ -729,25 +636,23 @@ void hmmnic_qp_drain(struct hmmnic_qp *qp)
 	unsigned int n = hmmnic_queue_purge(&qp->rxq);
 
 	n += hmmnic_queue_purge(&qp->ackq);
-	hmmnic_count_add(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE, n);
+	hmmnic_stat_add(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE, n);
 }
 
 /* Forget all transport state and posted work (-> RESET). */
 static void hmmnic_qp_reset(struct hmmnic_qp *qp)
 {
-	struct hmmnic_queue_hdr *sq = hmmnic_queue_hdr(&qp->sq);
-	u32 prod = READ_ONCE(sq->producer);
+	u32 prod;
 
 	lockdep_assert_held(&qp->mutex);
 	timer_delete_sync(&qp->retry_timer);
 	timer_delete_sync(&qp->rnr_timer);
 	hmmnic_qp_drain(qp);
 	/* Posted WRs are discarded without completions. */
+	prod = hmmnic_queue_skip(&qp->sq);
 	qp->req.fetched = prod;
 	qp->req.cur = prod;
 	qp->req.tail = prod;
-	/* the slots are free again: pairs with the provider's acquire */
-	smp_store_release(&sq->consumer, prod);
 	qp->req.cur_pkt = 0;
 	qp->req.rd_atomic = 0;
 	qp->req.rnr_wait = false;
@@ -756,10 +661,8 @@ static void hmmnic_qp_reset(struct hmmnic_qp *qp)
 	qp->req.place.tries = 0;
 	qp->resp.busy.tries = 0;
 	if (!qp->srq) {
-		struct hmmnic_queue_hdr *rq = hmmnic_queue_hdr(&qp->own_rq.queue);
-
 		spin_lock_irq(&qp->own_rq.lock);
-		hmmnic_rq_set_cons(&qp->own_rq, READ_ONCE(rq->producer));
+		qp->own_rq.cons = hmmnic_queue_skip(&qp->own_rq.queue);
 		spin_unlock_irq(&qp->own_rq.lock);
 	}
 	qp->resp.msn = 0;
@@ -954,7 +857,7 @@ static int hmmnic_wqe_from_wr(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
 		/* the key's index must stay the region's own (mr.c) */
 		if ((reg_wr(wr)->key ^ reg_wr(wr)->mr->lkey) >> 8)
 			return -EINVAL;
-		wqe->opcode = HMMNIC_WR_REG_MR;
+		wqe->opcode = IB_WR_REG_MR;
 		wqe->rkey = reg_wr(wr)->key;
 		wqe->compare_add = reg_wr(wr)->access;
 		return 0;
@@ -1026,7 +929,6 @@ int hmmnic_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		     const struct ib_send_wr **bad_wr)
 {
 	struct hmmnic_qp *qp = to_hqp(ibqp);
-	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&qp->sq);
 	enum ib_qp_state state = READ_ONCE(qp->state);
 	unsigned long flags;
 	int err = 0;
@@ -1048,18 +950,16 @@ int hmmnic_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 
 	spin_lock_irqsave(&qp->sq_lock, flags);
 	for (; wr; wr = wr->next) {
-		if (hdr->producer - READ_ONCE(hdr->consumer) >=
-		    qp->sq.num_slots) {
+		/* a kernel ring: its consumer is the requester's */
+		if (hmmnic_queue_used(&qp->sq) >= qp->sq.num_slots) {
 			err = -ENOMEM;
 			break;
 		}
-		err = hmmnic_wqe_from_wr(qp, hmmnic_queue_slot(&qp->sq,
-							       hdr->producer),
+		err = hmmnic_wqe_from_wr(qp, hmmnic_queue_prod_slot(&qp->sq),
 					 wr);
 		if (err)
 			break;
-		/* the WQE is visible before the producer that covers it */
-		smp_store_release(&hdr->producer, hdr->producer + 1);
+		hmmnic_queue_produce(&qp->sq);
 	}
 	spin_unlock_irqrestore(&qp->sq_lock, flags);
 	if (err)
@@ -1115,10 +1015,9 @@ int hmmnic_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 		if (udata->outlen < sizeof(resp))
 			return -EINVAL;
 	}
-	if (atomic_inc_return(&hdev->num_srq) > HMMNIC_MAX_SRQ) {
-		err = -ENOMEM;
-		goto err_count;
-	}
+	err = hmmnic_obj_get(&hdev->num_srq, HMMNIC_MAX_SRQ);
+	if (err)
+		return err;
 	err = hmmnic_rq_init(&srq->rq, udata, &init->attr.max_wr,
 			     &init->attr.max_sge);
 	if (err)
@@ -1138,7 +1037,7 @@ int hmmnic_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 err_queue:
 	hmmnic_queue_destroy(&srq->rq.queue);
 err_count:
-	atomic_dec(&hdev->num_srq);
+	hmmnic_obj_put(&hdev->num_srq);
 	return err;
 }
 
@@ -1174,7 +1073,7 @@ int hmmnic_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata)
 	struct hmmnic_srq *srq = to_hsrq(ibsrq);
 
 	hmmnic_queue_destroy(&srq->rq.queue);
-	atomic_dec(&to_hdev(ibsrq->device)->num_srq);
+	hmmnic_obj_put(&to_hdev(ibsrq->device)->num_srq);
 	return 0;
 }
 

@@ -1,91 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * hmmnic requester and the QP worker.
- *
- * The worker (hmmnic_qp_work) owns all transport state of a QP. It runs in
- * process context, so the MR access layer may sleep, and it interleaves,
- * one packet at a time: responses for the completer (comp.c), requests
- * for the responder (resp.c), READ responses being sent, and new request
- * packets from the send queue (here).
+ * hmmnic requester: the send queue of a QP, run by its worker (worker.c).
  *
  * The requester copies each WQE out of the shared send queue before it
  * looks at it, checks the copy, and sends its packets. An RC WQE keeps its
  * ring slot until it completes, so the private copy can be sent again
- * after a loss (go-back-N from the first unacknowledged PSN).
+ * after a loss (go-back-N from the first unacknowledged PSN); the
+ * completer (comp.c) retires it when it is acknowledged.
  */
 #include <linux/vmalloc.h>
 
 #include "hmmnic.h"
-
-static inline struct hmmnic_send_wqe *hmmnic_swqe(struct hmmnic_qp *qp,
-						  u32 index)
-{
-	return qp->sq_shadow +
-	       (size_t)(index & (qp->sq.num_slots - 1)) * qp->sq.slot_size;
-}
-
-static inline struct hmmnic_swqe_state *hmmnic_sst(struct hmmnic_qp *qp,
-						   u32 index)
-{
-	return &qp->sq_state[index & (qp->sq.num_slots - 1)];
-}
-
-static bool hmmnic_wqe_is_rd_atomic(const struct hmmnic_send_wqe *wqe)
-{
-	return wqe->opcode == IB_WR_RDMA_READ ||
-	       wqe->opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
-	       wqe->opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
-}
-
-/* Local operations: executed by the requester, no packet, no PSN. */
-static bool hmmnic_wqe_is_local(const struct hmmnic_send_wqe *wqe)
-{
-	return wqe->opcode == IB_WR_LOCAL_INV ||
-	       wqe->opcode == HMMNIC_WR_REG_MR;
-}
-
-/*
- * hmmnic_pkt_new - allocate a packet and fill in its BTH
- * @paylen: payload bytes the caller will copy to hmmnic_pkt_payload()
- *
- * The packet has the opcode's extension headers zeroed, the payload, the
- * pad, and room for the UDP/IP headers and the ICRC. skb->cb describes it
- * the way hmmnic_rcv() would.
- */
-struct sk_buff *hmmnic_pkt_new(struct hmmnic_qp *qp, u8 opcode, u32 paylen,
-			       u32 psn, bool ackreq, u32 dest_qpn)
-{
-	const struct hmmnic_op_info *info = hmmnic_op_info(opcode);
-	struct hmmnic_dev *hdev = qp->hdev;
-	unsigned int pad = -paylen & 3;
-	struct hmmnic_pkt *pkt;
-	struct hmmnic_bth *bth;
-	struct sk_buff *skb;
-
-	skb = alloc_skb(hmmnic_headroom(hdev) + info->hdr_len + paylen + pad +
-			HMMNIC_ICRC_SIZE, GFP_KERNEL);
-	if (!skb)
-		return NULL;
-	skb_reserve(skb, hmmnic_headroom(hdev));
-	bth = skb_put_zero(skb, info->hdr_len);
-	bth->opcode = opcode;
-	bth->flags = pad << HMMNIC_BTH_PAD_SHIFT;
-	bth->pkey = cpu_to_be16(HMMNIC_DEFAULT_PKEY);
-	bth->qpn = cpu_to_be32(dest_qpn & HMMNIC_QPN_MASK);
-	bth->apsn = cpu_to_be32((psn & HMMNIC_PSN_MASK) |
-				(ackreq ? HMMNIC_BTH_ACKREQ : 0));
-	skb_put(skb, paylen);
-	if (pad)
-		skb_put_zero(skb, pad);
-
-	memset(skb->cb, 0, sizeof(skb->cb));
-	pkt = hmmnic_pkt(skb);
-	pkt->opcode = opcode;
-	pkt->flags = info->flags;
-	pkt->psn = psn;
-	pkt->paylen = paylen;
-	return skb;
-}
+#include "cq.h"
+#include "mr.h"
+#include "net.h"
+#include "qp.h"
+#include "req.h"
+#include "worker.h"
 
 /* ---- completions of send WQEs ---- */
 
@@ -103,7 +34,7 @@ static u32 hmmnic_send_wc_opcode(u32 wr_opcode)
 		return IB_WC_FETCH_ADD;
 	case IB_WR_LOCAL_INV:
 		return IB_WC_LOCAL_INV;
-	case HMMNIC_WR_REG_MR:
+	case IB_WR_REG_MR:
 		return IB_WC_REG_MR;
 	default:
 		return IB_WC_SEND;
@@ -113,7 +44,6 @@ static u32 hmmnic_send_wc_opcode(u32 wr_opcode)
 /* Retire the oldest send WQE; see hmmnic_req_complete(). */
 static bool hmmnic_req_retire(struct hmmnic_qp *qp, enum ib_wc_status status)
 {
-	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&qp->sq);
 	struct hmmnic_send_wqe *wqe = hmmnic_swqe(qp, qp->req.tail);
 	struct hmmnic_swqe_state *st = hmmnic_sst(qp, qp->req.tail);
 	u32 end;
@@ -141,11 +71,8 @@ static bool hmmnic_req_retire(struct hmmnic_qp *qp, enum ib_wc_status status)
 		qp->req.psn = qp->req.tail != qp->req.fetched && st->started ?
 			      st->first_psn : end;
 	}
-	/*
-	 * The slot is free before the completion says so; release pairs
-	 * with the provider's acquire of the consumer.
-	 */
-	smp_store_release(&hdr->consumer, qp->req.tail);
+	/* the slot is free before the completion says so */
+	hmmnic_queue_consume(&qp->sq, qp->req.tail);
 	if (signaled && hmmnic_cq_post(qp->scq, &cqe, qp, false)) {
 		hmmnic_qp_error(qp, true);
 		return false;
@@ -200,7 +127,7 @@ static enum ib_wc_status hmmnic_wqe_check(struct hmmnic_qp *qp,
 	case IB_WR_SEND:
 	case IB_WR_SEND_WITH_IMM:
 		break;
-	case HMMNIC_WR_REG_MR:
+	case IB_WR_REG_MR:
 		if (qp->user)
 			return IB_WC_LOC_QP_OP_ERR;
 		fallthrough;
@@ -251,11 +178,9 @@ static enum ib_wc_status hmmnic_wqe_check(struct hmmnic_qp *qp,
  */
 static void hmmnic_req_fetch(struct hmmnic_qp *qp)
 {
-	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(&qp->sq);
-	/* pairs with the producer's release after it wrote the WQEs */
-	u32 prod = smp_load_acquire(&hdr->producer);
+	u32 prod;
 
-	if (prod - qp->req.tail > qp->sq.num_slots) {
+	if (hmmnic_queue_produced(&qp->sq, qp->req.tail, &prod)) {
 		hmmnic_qp_error(qp, true);
 		return;
 	}
@@ -334,7 +259,7 @@ static void hmmnic_req_fill_eth(struct hmmnic_qp *qp, struct sk_buff *skb,
 				struct hmmnic_send_wqe *wqe,
 				struct hmmnic_swqe_state *st, u32 pkt_idx)
 {
-	u32 flags = hmmnic_pkt(skb)->flags;
+	u32 flags = hmmnic_skb_pkt(skb)->flags;
 	u64 offset = (u64)pkt_idx * qp->mtu;
 
 	if (flags & HMMNIC_F_RETH) {
@@ -451,8 +376,8 @@ static int hmmnic_req_send_pkt(struct hmmnic_qp *qp,
 					 pkt_idx : 1);
 
 		if (hmmnic_psn_diff(psn, qp->req.max_psn) < 0)
-			hmmnic_count(&qp->hdev->stats,
-				     HMMNIC_CNT_RETRANSMITS);
+			hmmnic_stat_inc(&qp->hdev->stats,
+					HMMNIC_CNT_RETRANSMITS);
 		if (hmmnic_psn_diff(end, qp->req.max_psn) > 0)
 			qp->req.max_psn = end;
 	}
@@ -552,7 +477,7 @@ static bool hmmnic_req_local(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
 	if (!st->started) {
 		if (!hmmnic_req_start(qp, wqe, st))
 			return false;
-		if (wqe->opcode == HMMNIC_WR_REG_MR)
+		if (wqe->opcode == IB_WR_REG_MR)
 			status = hmmnic_mr_fast_reg(qp, wqe->rkey,
 						    wqe->compare_add);
 		else
@@ -564,8 +489,8 @@ static bool hmmnic_req_local(struct hmmnic_qp *qp, struct hmmnic_send_wqe *wqe,
 			st->status = status;
 			return true;
 		}
-		hmmnic_count(&qp->hdev->stats,
-			     wqe->opcode == HMMNIC_WR_REG_MR ?
+		hmmnic_stat_inc(&qp->hdev->stats,
+				wqe->opcode == IB_WR_REG_MR ?
 			     HMMNIC_CNT_FAST_REG : HMMNIC_CNT_LOCAL_INV);
 	}
 	qp->req.cur++;
@@ -718,36 +643,17 @@ void hmmnic_req_rewind(struct hmmnic_qp *qp, u32 psn)
 	}
 }
 
-/* ---- flushing a QP in error ---- */
-
-static void hmmnic_flush_recv(struct hmmnic_qp *qp, u64 wr_id)
-{
-	struct hmmnic_cqe cqe = {
-		.wr_id = wr_id,
-		.status = IB_WC_WR_FLUSH_ERR,
-		.opcode = IB_WC_RECV,
-		.qp_num = qp->ibqp.qp_num,
-	};
-
-	hmmnic_cq_post(qp->rcq, &cqe, qp, false);
-}
-
-/*
- * Complete everything posted with IB_WC_WR_FLUSH_ERR (a WQE that failed
- * its checks completes with its own error). SRQ WQEs stay in the SRQ
- * except the one this QP had taken.
+/**
+ * hmmnic_req_flush - complete every posted send WQE of a QP in error
+ * @qp: the QP
+ *
+ * With IB_WC_WR_FLUSH_ERR, or the error a WQE failed its checks with.
+ * Nothing is sent any more; what user space posts meanwhile is fetched by
+ * the next run's flush.
  */
-static void hmmnic_qp_flush(struct hmmnic_qp *qp)
+void hmmnic_req_flush(struct hmmnic_qp *qp)
 {
-	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
-	u32 n;
-
 	lockdep_assert_held(&qp->mutex);
-	timer_delete(&qp->retry_timer);
-	timer_delete(&qp->rnr_timer);
-	hmmnic_qp_drain(qp);
-	qp->resp.reading = NULL;
-
 	hmmnic_req_fetch(qp);
 	while (qp->req.tail != qp->req.fetched) {
 		struct hmmnic_swqe_state *st = hmmnic_sst(qp, qp->req.tail);
@@ -757,141 +663,4 @@ static void hmmnic_qp_flush(struct hmmnic_qp *qp)
 	}
 	qp->req.cur = qp->req.tail;
 	qp->req.rd_atomic = 0;
-
-	if (qp->resp.have_wqe) {
-		hmmnic_flush_recv(qp, wqe->wr_id);
-		qp->resp.have_wqe = false;
-	}
-	if (qp->srq)
-		return;
-	/*
-	 * User space can keep producing while we flush: take at most a
-	 * ring's worth per run, and let the worker come back for the rest.
-	 */
-	for (n = 0; n < qp->rq->queue.num_slots; n++) {
-		int err = hmmnic_rq_get(qp->rq, wqe);
-
-		/* a broken WQE is taken and flushed like the others */
-		if (err && err != -EINVAL)
-			return;
-		hmmnic_flush_recv(qp, wqe->wr_id);
-	}
-	hmmnic_qp_sched(qp);
-}
-
-/* ---- the worker ---- */
-
-/* One run of the worker; qp->mutex held. */
-static void hmmnic_qp_run(struct hmmnic_qp *qp)
-{
-	int budget = HMMNIC_WORK_BUDGET;
-	bool progress = true;
-	struct sk_buff *skb;
-
-	lockdep_assert_held(&qp->mutex);
-	if (qp->state == IB_QPS_RESET || qp->state == IB_QPS_INIT)
-		return;
-	WRITE_ONCE(qp->runner, current);
-	if (qp->req.need_retry) {
-		qp->req.need_retry = false;
-		hmmnic_comp_timeout(qp);
-	}
-
-	while (progress && budget > 0 && qp->state != IB_QPS_ERR) {
-		progress = false;
-		skb = skb_dequeue(&qp->ackq);
-		if (skb) {
-			hmmnic_comp_rcv(qp, skb);
-			progress = true;
-		}
-		if (qp->resp.reading && hmmnic_resp_take_dup(qp)) {
-			progress = true;
-			/* the copy was fatally NAKed: no response after it */
-			if (qp->state == IB_QPS_ERR)
-				break;
-		}
-		if (qp->resp.reading) {
-			progress |= hmmnic_resp_read_step(qp);
-		} else if (!hmmnic_busy_waiting(qp, &qp->resp.busy)) {
-			/* (a UD datagram put back waits there) */
-			skb = skb_dequeue(&qp->rxq);
-			if (skb) {
-				hmmnic_resp_rcv(qp, skb);
-				progress = true;
-			}
-		}
-		progress |= hmmnic_req_step(qp);
-		budget--;
-	}
-	hmmnic_resp_send_ack(qp);
-
-	if (qp->state == IB_QPS_ERR)
-		hmmnic_qp_flush(qp);
-	else if (!budget)
-		hmmnic_qp_sched(qp);
-	if (qp->state == IB_QPS_SQD && !qp->req.drained &&
-	    qp->req.tail == qp->req.cur) {
-		qp->req.drained = true;
-		if (qp->attr.en_sqd_async_notify)
-			hmmnic_qp_event(qp, IB_EVENT_SQ_DRAINED);
-	}
-	WRITE_ONCE(qp->runner, NULL);
-	/* a packet that came from inside this run and was not taken yet */
-	if (qp->rerun) {
-		qp->rerun = false;
-		if (!skb_queue_empty(&qp->rxq) || !skb_queue_empty(&qp->ackq))
-			hmmnic_qp_sched(qp);
-	}
-}
-
-void hmmnic_qp_work(struct work_struct *work)
-{
-	struct hmmnic_qp *qp = container_of(work, struct hmmnic_qp, work);
-
-	mutex_lock(&qp->mutex);
-	hmmnic_qp_run(qp);
-	mutex_unlock(&qp->mutex);
-}
-
-/*
- * The doorbell of a user QP. An idle QP (nothing outstanding) runs the
- * worker right here, in the caller's process context: that saves waking a
- * kernel thread, which is most of the latency of a lone small message. A
- * busy QP leaves the work to its worker, so that the application keeps
- * posting and polling on its CPU while the worker sends on another.
- */
-void hmmnic_qp_doorbell(struct hmmnic_qp *qp)
-{
-	if (READ_ONCE(qp->req.tail) != READ_ONCE(qp->req.fetched) ||
-	    !mutex_trylock(&qp->mutex)) {
-		hmmnic_qp_sched(qp);
-		return;
-	}
-	qp->in_doorbell = true;
-	hmmnic_qp_run(qp);
-	qp->in_doorbell = false;
-	mutex_unlock(&qp->mutex);
-}
-
-static bool hmmnic_inline_peer = true;
-module_param_named(inline_peer, hmmnic_inline_peer, bool, 0644);
-MODULE_PARM_DESC(inline_peer,
-		 "Run the receiving QP of a local packet in the sender's doorbell (default on)");
-
-/*
- * A packet from a doorbell run on this host reached @qp through the local
- * short cut. Run @qp right here too, if its worker is not busy: a lone
- * request then travels from the poster's system call to the receive
- * completion without waking any kernel thread. The inline run's own
- * packets (the ACK, say) go back through the worker of their QP, so runs
- * nest at most one deep; the trylock keeps lock order out of it.
- */
-void hmmnic_qp_run_inline(struct hmmnic_qp *qp)
-{
-	if (!READ_ONCE(hmmnic_inline_peer) || !mutex_trylock(&qp->mutex)) {
-		hmmnic_qp_sched(qp);
-		return;
-	}
-	hmmnic_qp_run(qp);
-	mutex_unlock(&qp->mutex);
 }

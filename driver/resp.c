@@ -4,6 +4,13 @@
  * READ, atomics) in PSN order, answers with ACKs, NAKs, READ responses and
  * atomic ACKs, and handles duplicates after a requester went back.
  *
+ * Each stage that looks at a request reports what became of it as a class
+ * (enum hmmnic_resp_class), and hmmnic_resp_rcv() acts on it in one place:
+ * the PSN moves on, or a NAK, an RNR NAK or a sequence NAK goes out, the
+ * QP goes into error and the NAK is counted (hmmnic_resp_answer()). The
+ * only other NAKs are those of a READ whose responses cannot go on
+ * (hmmnic_resp_read_step()), through the same hmmnic_resp_nak().
+ *
  * ACKs are coalesced: a request that asks for one marks the ACK pending,
  * and the worker sends a single ACK for the newest PSN when it has run out
  * of packets (never while a READ's responses are still going out, since
@@ -12,6 +19,41 @@
 #include <rdma/ib_mad.h>
 
 #include "hmmnic.h"
+#include "cq.h"
+#include "mr.h"
+#include "net.h"
+#include "qp.h"
+#include "resp.h"
+#include "worker.h"
+
+/**
+ * enum hmmnic_resp_class - what became of an RC request packet
+ * @HMMNIC_RESP_OK: executed: the expected PSN moves on, an ACK is due if
+ *                  the request asks for one
+ * @HMMNIC_RESP_DROP: nothing more to do, and no answer: a duplicate was
+ *                    answered already, or the QP's receive queue is broken
+ *                    and the QP is in error
+ * @HMMNIC_RESP_GAP: beyond the expected PSN: packets were lost; one
+ *                   sequence NAK per gap
+ * @HMMNIC_RESP_DUP: before the expected PSN: a duplicate
+ *                   (hmmnic_resp_duplicate())
+ * @HMMNIC_RESP_RNR: not ready (no receive WQE, or its pages are not
+ *                   there yet): an RNR NAK, the requester tries again
+ * @HMMNIC_RESP_INV_REQ: invalid request: NAK, the QP goes into error
+ * @HMMNIC_RESP_REM_ACCESS: remote access error: NAK, the QP goes into error
+ * @HMMNIC_RESP_REM_OP: remote operational error: NAK, the QP goes into
+ *                      error
+ */
+enum hmmnic_resp_class {
+	HMMNIC_RESP_OK,
+	HMMNIC_RESP_DROP,
+	HMMNIC_RESP_GAP,
+	HMMNIC_RESP_DUP,
+	HMMNIC_RESP_RNR,
+	HMMNIC_RESP_INV_REQ,
+	HMMNIC_RESP_REM_ACCESS,
+	HMMNIC_RESP_REM_OP,
+};
 
 static void hmmnic_resp_xmit(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
@@ -48,28 +90,43 @@ void hmmnic_resp_send_ack(struct hmmnic_qp *qp)
 			hmmnic_psn_add(qp->resp.psn, -1));
 }
 
-/*
- * Not ready: no receive WQE, or (rnr fault mode) the target pages are
- * being faulted in. The requester comes back after its RNR timer.
+/**
+ * hmmnic_resp_nak - answer the request at @psn with a NAK of class @cls
+ * @qp: the QP
+ * @cls: HMMNIC_RESP_RNR or one of the error classes
+ * @psn: the PSN the NAK is about
+ *
+ * An RNR NAK (not ready: no receive WQE, or in rnr fault mode the target
+ * pages are being faulted in) makes the requester come back after its RNR
+ * timer. Any other NAK ends the connection: the QP goes into error after
+ * it.
  */
-static void hmmnic_resp_rnr_nak(struct hmmnic_qp *qp, u32 psn)
+static void hmmnic_resp_nak(struct hmmnic_qp *qp, enum hmmnic_resp_class cls,
+			    u32 psn)
 {
-	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_RNR_NAKS_SENT);
-	hmmnic_resp_ack(qp, HMMNIC_AETH_RNR_NAK | qp->attr.min_rnr_timer, psn);
-}
+	static const u8 syndrome[] = {
+		[HMMNIC_RESP_INV_REQ] = HMMNIC_NAK_INV_REQ,
+		[HMMNIC_RESP_REM_ACCESS] = HMMNIC_NAK_REM_ACCESS,
+		[HMMNIC_RESP_REM_OP] = HMMNIC_NAK_REM_OP,
+	};
 
-/* A NAK that ends the connection: the QP goes into error after it. */
-static void hmmnic_resp_fatal_nak(struct hmmnic_qp *qp, u8 syndrome, u32 psn)
-{
-	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_ERR_NAKS_SENT);
-	hmmnic_resp_ack(qp, syndrome, psn);
+	if (cls == HMMNIC_RESP_RNR) {
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_RNR_NAKS_SENT);
+		hmmnic_resp_ack(qp, HMMNIC_AETH_RNR_NAK |
+				qp->attr.min_rnr_timer, psn);
+		return;
+	}
+	if (WARN_ON_ONCE(cls < HMMNIC_RESP_INV_REQ))
+		cls = HMMNIC_RESP_REM_OP;
+	hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_ERR_NAKS_SENT);
+	hmmnic_resp_ack(qp, syndrome[cls], psn);
 	hmmnic_qp_error(qp, false);
 }
 
 static void hmmnic_resp_recv_done(struct hmmnic_qp *qp, enum ib_wc_status st,
 				  u32 opcode, u32 byte_len, struct sk_buff *skb)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 	struct hmmnic_cqe cqe = {
 		.wr_id = qp->resp.wqe->wr_id,
 		.status = st,
@@ -133,12 +190,23 @@ static int hmmnic_resp_get_wqe(struct hmmnic_qp *qp)
 	return 0;
 }
 
+/* A receive WQE for an RC message that consumes one, or why not. */
+static enum hmmnic_resp_class
+hmmnic_resp_need_wqe(struct hmmnic_qp *qp)
+{
+	int err = hmmnic_resp_get_wqe(qp);
+
+	if (err == -ENOENT)
+		return HMMNIC_RESP_RNR;
+	return err ? HMMNIC_RESP_DROP : HMMNIC_RESP_OK;
+}
+
 /* ---- UD ---- */
 
 /* Return: true if @skb was put back to be tried again later. */
 static bool hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 	struct hmmnic_deth *deth = hmmnic_pkt_eth(skb, HMMNIC_F_DETH);
 	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
 	u8 grh[HMMNIC_GRH_SIZE] = {};
@@ -147,16 +215,16 @@ static bool hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
 
 	if (qp->state != IB_QPS_RTR && qp->state != IB_QPS_RTS &&
 	    qp->state != IB_QPS_SQD) {
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
 		return false;
 	}
 	qkey = qp->ibqp.qp_type == IB_QPT_GSI ? IB_QP1_QKEY : qp->attr.qkey;
 	if (be32_to_cpu(deth->qkey) != qkey) {
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QKEY);
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DROP_QKEY);
 		return false;
 	}
 	if (hmmnic_resp_get_wqe(qp)) {
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_NO_RECV_WQE);
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DROP_NO_RECV_WQE);
 		return false;
 	}
 
@@ -183,12 +251,12 @@ static bool hmmnic_resp_ud(struct hmmnic_qp *qp, struct sk_buff *skb)
 			skb_queue_head(&qp->rxq, skb);
 			return true;
 		}
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_PAGE_FAULT);
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DROP_PAGE_FAULT);
 		return false;
 	}
 	qp->resp.busy.tries = 0;
 	if (err == -EMSGSIZE)
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_TOO_LONG);
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DROP_TOO_LONG);
 	hmmnic_resp_recv_done(qp, err ? hmmnic_sge_status(err) :
 			      IB_WC_SUCCESS, IB_WC_RECV,
 			      sizeof(grh) + pkt->paylen, skb);
@@ -243,41 +311,32 @@ static struct hmmnic_mr *hmmnic_resp_mr(struct hmmnic_qp *qp, u32 rkey,
 
 /* ---- RC: SEND ---- */
 
-/* Return: false if the packet was not accepted (RNR or error). */
-static bool hmmnic_resp_send(struct hmmnic_qp *qp, struct sk_buff *skb)
+static enum hmmnic_resp_class
+hmmnic_resp_send(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
+	enum hmmnic_resp_class cls;
 	int err;
 
-	err = hmmnic_resp_get_wqe(qp);
-	if (err == -ENOENT) {
-		hmmnic_resp_rnr_nak(qp, pkt->psn);
-		return false;
-	}
-	if (err)
-		return false;
+	cls = hmmnic_resp_need_wqe(qp);
+	if (cls != HMMNIC_RESP_OK)
+		return cls;
 	/* The WQE stays taken for the retry. */
 	if (!hmmnic_sge_resident(qp, wqe->sge, wqe->num_sge, qp->resp.offset,
-				 pkt->paylen)) {
-		hmmnic_resp_rnr_nak(qp, pkt->psn);
-		return false;
-	}
+				 pkt->paylen))
+		return HMMNIC_RESP_RNR;
 
 	err = hmmnic_sge_copy(qp, wqe->sge, wqe->num_sge, qp->resp.offset,
 			      hmmnic_pkt_payload(skb), pkt->paylen, true);
-	if (hmmnic_err_transient(err)) {
-		/* the buffer's pages, not now: as if no WQE was ready */
-		hmmnic_resp_rnr_nak(qp, pkt->psn);
-		return false;
-	}
+	/* the buffer's pages, not now: as if no WQE was ready */
+	if (hmmnic_err_transient(err))
+		return HMMNIC_RESP_RNR;
 	if (err) {
 		hmmnic_resp_recv_done(qp, hmmnic_sge_status(err), IB_WC_RECV,
 				      0, skb);
-		hmmnic_resp_fatal_nak(qp, err == -EMSGSIZE ?
-				      HMMNIC_NAK_INV_REQ : HMMNIC_NAK_REM_OP,
-				      pkt->psn);
-		return false;
+		return err == -EMSGSIZE ? HMMNIC_RESP_INV_REQ :
+					  HMMNIC_RESP_REM_OP;
 	}
 	qp->resp.offset += pkt->paylen;
 	qp->resp.in_send = !(pkt->flags & HMMNIC_F_LAST);
@@ -292,23 +351,24 @@ static bool hmmnic_resp_send(struct hmmnic_qp *qp, struct sk_buff *skb)
 		if (hmmnic_mr_invalidate(qp, be32_to_cpu(*ieth))) {
 			hmmnic_resp_recv_done(qp, IB_WC_REM_INV_REQ_ERR,
 					      IB_WC_RECV, 0, skb);
-			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
-			return false;
+			return HMMNIC_RESP_INV_REQ;
 		}
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_REMOTE_INV);
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_REMOTE_INV);
 	}
 	if (pkt->flags & HMMNIC_F_LAST)
 		hmmnic_resp_recv_done(qp, IB_WC_SUCCESS, IB_WC_RECV,
 				      qp->resp.offset, skb);
-	return true;
+	return HMMNIC_RESP_OK;
 }
 
 /* ---- RC: RDMA WRITE ---- */
 
-static bool hmmnic_resp_write(struct hmmnic_qp *qp, struct sk_buff *skb)
+static enum hmmnic_resp_class
+hmmnic_resp_write(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 	bool imm = pkt->flags & HMMNIC_F_IMM;
+	enum hmmnic_resp_class cls;
 	struct hmmnic_mr *mr;
 	int err;
 
@@ -319,63 +379,43 @@ static bool hmmnic_resp_write(struct hmmnic_qp *qp, struct sk_buff *skb)
 		qp->resp.write_rkey = be32_to_cpu(reth->rkey);
 		qp->resp.write_left = be32_to_cpu(reth->len);
 		qp->resp.write_len = qp->resp.write_left;
-		if (!(qp->attr.qp_access_flags & IB_ACCESS_REMOTE_WRITE)) {
-			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
-					      pkt->psn);
-			return false;
-		}
+		if (!(qp->attr.qp_access_flags & IB_ACCESS_REMOTE_WRITE))
+			return HMMNIC_RESP_REM_ACCESS;
 		if ((pkt->flags & HMMNIC_F_LAST) ?
 		    pkt->paylen != qp->resp.write_left :
-		    qp->resp.write_left <= qp->mtu) {
-			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
-			return false;
-		}
+		    qp->resp.write_left <= qp->mtu)
+			return HMMNIC_RESP_INV_REQ;
 	}
 	if (pkt->paylen > qp->resp.write_left ||
 	    ((pkt->flags & HMMNIC_F_LAST) &&
-	     pkt->paylen != qp->resp.write_left)) {
-		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
-		return false;
-	}
+	     pkt->paylen != qp->resp.write_left))
+		return HMMNIC_RESP_INV_REQ;
 	/* WRITE with immediate consumes a receive WQE: check before writing */
 	if (imm) {
-		err = hmmnic_resp_get_wqe(qp);
-		if (err == -ENOENT) {
-			hmmnic_resp_rnr_nak(qp, pkt->psn);
-			return false;
-		}
-		if (err)
-			return false;
+		cls = hmmnic_resp_need_wqe(qp);
+		if (cls != HMMNIC_RESP_OK)
+			return cls;
 	}
 
 	if (pkt->paylen) {
 		mr = hmmnic_resp_mr(qp, qp->resp.write_rkey, qp->resp.write_va,
 				    pkt->paylen, IB_ACCESS_REMOTE_WRITE);
-		if (!mr) {
-			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
-					      pkt->psn);
-			return false;
-		}
+		if (!mr)
+			return HMMNIC_RESP_REM_ACCESS;
 		if (!hmmnic_mr_resident(mr, qp->resp.write_va, pkt->paylen,
 					true)) {
 			hmmnic_mr_put(mr);
-			hmmnic_resp_rnr_nak(qp, pkt->psn);
-			return false;
+			return HMMNIC_RESP_RNR;
 		}
 		err = hmmnic_mr_copy(mr, qp->resp.write_va,
 				     hmmnic_pkt_payload(skb), pkt->paylen,
 				     true);
 		hmmnic_mr_put(mr);
-		if (hmmnic_err_transient(err)) {
-			/* the packet again after the RNR timer rewrites it */
-			hmmnic_resp_rnr_nak(qp, pkt->psn);
-			return false;
-		}
-		if (err) {
-			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
-					      pkt->psn);
-			return false;
-		}
+		/* the packet again after the RNR timer rewrites it */
+		if (hmmnic_err_transient(err))
+			return HMMNIC_RESP_RNR;
+		if (err)
+			return HMMNIC_RESP_REM_ACCESS;
 	}
 	qp->resp.write_va += pkt->paylen;
 	qp->resp.write_left -= pkt->paylen;
@@ -384,7 +424,7 @@ static bool hmmnic_resp_write(struct hmmnic_qp *qp, struct sk_buff *skb)
 		hmmnic_resp_recv_done(qp, IB_WC_SUCCESS,
 				      IB_WC_RECV_RDMA_WITH_IMM,
 				      qp->resp.write_len, skb);
-	return true;
+	return HMMNIC_RESP_OK;
 }
 
 /* ---- RC: READ and ATOMIC resources ---- */
@@ -422,44 +462,34 @@ static struct hmmnic_res *hmmnic_resp_find_res(struct hmmnic_qp *qp, u8 op,
 
 /*
  * Check a READ request and point @res at what it asks for.
- * @dup: for a duplicate. The READ it repeats may be done (the network
- * made the copy, or it crossed the responses): a copy that does not check
- * out (its length, the QP's access, a key or range that no longer does)
- * is not worth a fatal NAK, the duplicate is dropped, and a requester
- * that really lacks the data asks again until its retries run out.
+ * @dup: for a duplicate (only recorded in @res; see hmmnic_resp_duplicate()
+ * for what a duplicate that does not check out becomes).
+ *
+ * Return: HMMNIC_RESP_OK, or the class of the request's error.
  */
-static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
-				   struct hmmnic_res *res, bool dup)
+static enum hmmnic_resp_class
+hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
+		       struct hmmnic_res *res, bool dup)
 {
 	struct hmmnic_reth *reth = hmmnic_pkt_eth(skb, HMMNIC_F_RETH);
-	u32 psn = hmmnic_pkt(skb)->psn;
+	u32 psn = hmmnic_skb_pkt(skb)->psn;
 	struct hmmnic_mr *mr = NULL;
 	u32 len = be32_to_cpu(reth->len);
 	u64 va = be64_to_cpu(reth->va);
 	u32 npkts = max_t(u32, DIV_ROUND_UP(len, qp->mtu), 1);
-	u8 nak = 0;
 
 	if (len > HMMNIC_MAX_MSG_SZ)
-		nak = HMMNIC_NAK_INV_REQ;
-	else if (!(qp->attr.qp_access_flags & IB_ACCESS_REMOTE_READ))
-		nak = HMMNIC_NAK_REM_ACCESS;
-	else if (npkts > HMMNIC_READ_MAX_PKTS)
-		/* more responses than PSN comparisons can tell apart */
-		nak = HMMNIC_NAK_INV_REQ;
-	if (nak) {
-		if (!dup)
-			hmmnic_resp_fatal_nak(qp, nak, psn);
-		return false;
-	}
+		return HMMNIC_RESP_INV_REQ;
+	if (!(qp->attr.qp_access_flags & IB_ACCESS_REMOTE_READ))
+		return HMMNIC_RESP_REM_ACCESS;
+	/* more responses than PSN comparisons can tell apart */
+	if (npkts > HMMNIC_READ_MAX_PKTS)
+		return HMMNIC_RESP_INV_REQ;
 	if (len) {
 		mr = hmmnic_resp_mr(qp, be32_to_cpu(reth->rkey), va, len,
 				    IB_ACCESS_REMOTE_READ);
-		if (!mr) {
-			if (!dup)
-				hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
-						      psn);
-			return false;
-		}
+		if (!mr)
+			return HMMNIC_RESP_REM_ACCESS;
 		hmmnic_mr_put(mr);
 	}
 	res->opcode = HMMNIC_OP_READ_REQ;
@@ -470,25 +500,27 @@ static bool hmmnic_resp_read_setup(struct hmmnic_qp *qp, struct sk_buff *skb,
 	res->length = len;
 	res->next_psn = psn;
 	res->last_psn = hmmnic_psn_add(psn, npkts - 1);
-	return true;
+	return HMMNIC_RESP_OK;
 }
 
-static bool hmmnic_resp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
+static enum hmmnic_resp_class
+hmmnic_resp_read(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
 	struct hmmnic_res *res = hmmnic_resp_new_res(qp);
-	u32 psn = hmmnic_pkt(skb)->psn;
+	enum hmmnic_resp_class cls;
 
-	res->first_psn = psn;
-	if (!hmmnic_resp_read_setup(qp, skb, res, false)) {
+	res->first_psn = hmmnic_skb_pkt(skb)->psn;
+	cls = hmmnic_resp_read_setup(qp, skb, res, false);
+	if (cls != HMMNIC_RESP_OK) {
 		res->valid = false;
-		return false;
+		return cls;
 	}
 	qp->resp.reading = res;
 	/* a READ's faults get their own time, not one given up before */
 	qp->resp.busy.tries = 0;
 	/* the READ's PSNs are the responses' */
 	qp->resp.psn = res->last_psn;
-	return true;
+	return HMMNIC_RESP_OK;
 }
 
 /*
@@ -545,16 +577,16 @@ bool hmmnic_resp_read_step(struct hmmnic_qp *qp)
 			kfree_skb(skb);
 			qp->resp.reading = NULL;
 			qp->resp.busy.tries = 0;
-			/* see hmmnic_resp_read_setup(): a duplicate just stops */
+			/* see hmmnic_resp_duplicate(): a duplicate just stops */
 			if (res->dup)
 				res->valid = false;
 			else
-				hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS,
-						      res->next_psn);
+				hmmnic_resp_nak(qp, HMMNIC_RESP_REM_ACCESS,
+						res->next_psn);
 			return false;
 		}
 	}
-	if (hmmnic_pkt(skb)->flags & HMMNIC_F_AETH)
+	if (hmmnic_skb_pkt(skb)->flags & HMMNIC_F_AETH)
 		hmmnic_resp_set_aeth(skb, HMMNIC_AETH_ACK_UNLIMITED,
 				     qp->resp.msn);
 	hmmnic_resp_xmit(qp, skb);
@@ -576,7 +608,7 @@ busy:
 	if (hmmnic_busy_retry(qp, &qp->resp.busy))
 		return false;
 	qp->resp.reading = NULL;
-	hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_OP, res->next_psn);
+	hmmnic_resp_nak(qp, HMMNIC_RESP_REM_OP, res->next_psn);
 	return false;
 }
 
@@ -596,30 +628,26 @@ static void hmmnic_resp_send_atomic_ack(struct hmmnic_qp *qp,
 	hmmnic_resp_xmit(qp, skb);
 }
 
-static bool hmmnic_resp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
+static enum hmmnic_resp_class
+hmmnic_resp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
 	struct hmmnic_atmeth *a = hmmnic_pkt_eth(skb, HMMNIC_F_ATMETH);
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 	u64 va = be64_to_cpu(a->va);
 	struct hmmnic_res *res;
 	struct hmmnic_mr *mr;
 	u64 orig;
 	int err;
 
-	if (!IS_ALIGNED(va, 8)) {
-		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
-		return false;
-	}
+	if (!IS_ALIGNED(va, 8))
+		return HMMNIC_RESP_INV_REQ;
 	mr = hmmnic_resp_mr(qp, be32_to_cpu(a->rkey), va, 8,
 			    IB_ACCESS_REMOTE_ATOMIC);
-	if (!mr) {
-		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_REM_ACCESS, pkt->psn);
-		return false;
-	}
+	if (!mr)
+		return HMMNIC_RESP_REM_ACCESS;
 	if (!hmmnic_mr_resident(mr, va, 8, true)) {
 		hmmnic_mr_put(mr);
-		hmmnic_resp_rnr_nak(qp, pkt->psn);
-		return false;
+		return HMMNIC_RESP_RNR;
 	}
 	err = hmmnic_mr_atomic(mr, va, pkt->opcode,
 			       pkt->opcode == HMMNIC_OP_CMP_SWAP ?
@@ -627,17 +655,13 @@ static bool hmmnic_resp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
 			       be64_to_cpu(a->swap_add),
 			       be64_to_cpu(a->swap_add), &orig);
 	hmmnic_mr_put(mr);
-	if (hmmnic_err_transient(err)) {
-		/* not executed: the word was never reached */
-		hmmnic_resp_rnr_nak(qp, pkt->psn);
-		return false;
-	}
-	if (err) {
-		/* -EINVAL: the address behind an aligned iova is not aligned */
-		hmmnic_resp_fatal_nak(qp, err == -EINVAL ? HMMNIC_NAK_INV_REQ :
-				      HMMNIC_NAK_REM_ACCESS, pkt->psn);
-		return false;
-	}
+	/* not executed: the word was never reached */
+	if (hmmnic_err_transient(err))
+		return HMMNIC_RESP_RNR;
+	/* -EINVAL: the address behind an aligned iova is not aligned */
+	if (err)
+		return err == -EINVAL ? HMMNIC_RESP_INV_REQ :
+					HMMNIC_RESP_REM_ACCESS;
 	res = hmmnic_resp_new_res(qp);
 	res->opcode = HMMNIC_OP_CMP_SWAP;	/* any atomic */
 	res->valid = true;
@@ -646,36 +670,47 @@ static bool hmmnic_resp_atomic(struct hmmnic_qp *qp, struct sk_buff *skb)
 	res->atomic_orig = orig;
 	qp->resp.msn++;
 	hmmnic_resp_send_atomic_ack(qp, res);
-	return true;
+	return HMMNIC_RESP_OK;
 }
 
 /* ---- RC: duplicates ---- */
 
-static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
+/*
+ * A request before the expected PSN, executed already: answered again, not
+ * executed again.
+ *
+ * A duplicate READ may repeat one that is done (the network made the copy,
+ * or it crossed the responses). A copy that does not check out (its
+ * length, the QP's access, a key or range that no longer does) is not
+ * worth a fatal NAK: it is dropped, the READ it names (perhaps being
+ * answered now) stays as it was, and a requester that really lacks the
+ * data asks again until its retries run out.
+ *
+ * Return: HMMNIC_RESP_DROP, or HMMNIC_RESP_INV_REQ for a READ asked again
+ * with an end other than its own.
+ */
+static enum hmmnic_resp_class
+hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
 	struct hmmnic_res *res;
 
-	hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DUP_REQUESTS);
+	hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DUP_REQUESTS);
 	if (pkt->flags & HMMNIC_F_READ) {
 		struct hmmnic_res again = {};
 
 		/* Answer again from the PSN asked for, with the new RETH. */
 		res = hmmnic_resp_find_res(qp, HMMNIC_OP_READ_REQ, pkt->psn);
 		if (!res)
-			return;
+			return HMMNIC_RESP_DROP;
 		/* Being answered, and from there on anyway: nothing to do. */
 		if (qp->resp.reading == res &&
 		    hmmnic_psn_diff(pkt->psn, res->next_psn) >= 0)
-			return;
-		/*
-		 * Checked on a copy: a copy whose key or range no longer
-		 * checks out is dropped, and the READ it names (perhaps being
-		 * answered now) stays as it was.
-		 */
+			return HMMNIC_RESP_DROP;
 		again.first_psn = pkt->psn;
-		if (!hmmnic_resp_read_setup(qp, skb, &again, true))
-			return;
+		if (hmmnic_resp_read_setup(qp, skb, &again, true) !=
+		    HMMNIC_RESP_OK)
+			return HMMNIC_RESP_DROP;
 		/*
 		 * A READ asked again from a later PSN ends where it did: the
 		 * PSNs beyond belong to the requests that followed.
@@ -684,21 +719,21 @@ static void hmmnic_resp_duplicate(struct hmmnic_qp *qp, struct sk_buff *skb)
 			if (qp->resp.reading == res)
 				qp->resp.reading = NULL;
 			res->valid = false;
-			hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
-			return;
+			return HMMNIC_RESP_INV_REQ;
 		}
 		*res = again;
 		qp->resp.reading = res;
-		return;
+		return HMMNIC_RESP_DROP;
 	}
 	if (pkt->flags & HMMNIC_F_ATOMIC) {
 		res = hmmnic_resp_find_res(qp, HMMNIC_OP_CMP_SWAP, pkt->psn);
 		if (res)
 			hmmnic_resp_send_atomic_ack(qp, res);
-		return;
+		return HMMNIC_RESP_DROP;
 	}
 	/* SEND or WRITE already executed: acknowledge it again. */
 	qp->resp.ack_pending = true;
+	return HMMNIC_RESP_DROP;
 }
 
 /**
@@ -732,7 +767,7 @@ bool hmmnic_resp_take_dup(struct hmmnic_qp *qp)
 	spin_lock_irqsave(&qp->rxq.lock, flags);
 	skb = skb_peek(&qp->rxq);
 	if (skb) {
-		pkt = hmmnic_pkt(skb);
+		pkt = hmmnic_skb_pkt(skb);
 		dup = (pkt->flags & HMMNIC_F_READ) &&
 		      hmmnic_psn_diff(pkt->psn, res->first_psn) >= 0 &&
 		      hmmnic_psn_diff(pkt->psn, res->next_psn) < 0;
@@ -745,15 +780,133 @@ bool hmmnic_resp_take_dup(struct hmmnic_qp *qp)
 	return dup;
 }
 
+/* ---- flushing ---- */
+
+static void hmmnic_resp_flush_wqe(struct hmmnic_qp *qp, u64 wr_id)
+{
+	struct hmmnic_cqe cqe = {
+		.wr_id = wr_id,
+		.status = IB_WC_WR_FLUSH_ERR,
+		.opcode = IB_WC_RECV,
+		.qp_num = qp->ibqp.qp_num,
+	};
+
+	hmmnic_cq_post(qp->rcq, &cqe, qp, false);
+}
+
+/**
+ * hmmnic_resp_flush - complete the posted receive WQEs of a QP in error
+ * @qp: the QP
+ *
+ * With IB_WC_WR_FLUSH_ERR. An SRQ keeps its WQEs, except the one this QP
+ * had taken. User space can keep posting while we flush, so a run takes
+ * at most a ring's worth.
+ *
+ * Return: true once the receive queue is empty (or broken), false if the
+ * worker must come back for more.
+ */
+bool hmmnic_resp_flush(struct hmmnic_qp *qp)
+{
+	struct hmmnic_recv_wqe *wqe = qp->resp.wqe;
+	u32 n;
+
+	lockdep_assert_held(&qp->mutex);
+	qp->resp.reading = NULL;
+	if (qp->resp.have_wqe) {
+		hmmnic_resp_flush_wqe(qp, wqe->wr_id);
+		qp->resp.have_wqe = false;
+	}
+	if (qp->srq)
+		return true;
+	for (n = 0; n < qp->rq->queue.num_slots; n++) {
+		int err = hmmnic_rq_get(qp->rq, wqe);
+
+		/* a broken WQE is taken and flushed like the others */
+		if (err && err != -EINVAL)
+			return true;
+		hmmnic_resp_flush_wqe(qp, wqe->wr_id);
+	}
+	return false;
+}
+
 /* ---- entry ---- */
 
-/* A request packet for this QP's responder. Consumes @skb. */
+/* Where @pkt stands in the PSN sequence, and whether it may come now. */
+static enum hmmnic_resp_class
+hmmnic_resp_check(struct hmmnic_qp *qp, struct hmmnic_pkt *pkt)
+{
+	s32 diff = hmmnic_psn_diff(pkt->psn, qp->resp.psn);
+
+	if (diff > 0)
+		return HMMNIC_RESP_GAP;
+	if (diff < 0)
+		return HMMNIC_RESP_DUP;
+	qp->resp.nak_sent = false;
+	if (!hmmnic_resp_seq_ok(qp, pkt->flags) ||
+	    !hmmnic_resp_len_ok(qp, pkt))
+		return HMMNIC_RESP_INV_REQ;
+	return HMMNIC_RESP_OK;
+}
+
+/* Execute the request at the expected PSN. */
+static enum hmmnic_resp_class
+hmmnic_resp_execute(struct hmmnic_qp *qp, struct sk_buff *skb)
+{
+	u32 flags = hmmnic_skb_pkt(skb)->flags;
+
+	if (flags & HMMNIC_F_SEND)
+		return hmmnic_resp_send(qp, skb);
+	if (flags & HMMNIC_F_WRITE)
+		return hmmnic_resp_write(qp, skb);
+	if (flags & HMMNIC_F_READ)
+		return hmmnic_resp_read(qp, skb);
+	return hmmnic_resp_atomic(qp, skb);
+}
+
+/* Act on what became of @pkt: the one place an RC request is answered. */
+static void hmmnic_resp_answer(struct hmmnic_qp *qp, struct hmmnic_pkt *pkt,
+			       enum hmmnic_resp_class cls)
+{
+	switch (cls) {
+	case HMMNIC_RESP_OK:
+		if ((pkt->flags & HMMNIC_F_LAST) &&
+		    !(pkt->flags & HMMNIC_F_ATOMIC))
+			qp->resp.msn++;
+		qp->resp.psn = hmmnic_psn_add(qp->resp.psn, 1);
+		if (pkt->ackreq &&
+		    !(pkt->flags & (HMMNIC_F_READ | HMMNIC_F_ATOMIC)))
+			qp->resp.ack_pending = true;
+		return;
+	case HMMNIC_RESP_DROP:
+		return;
+	case HMMNIC_RESP_GAP:
+		/* Packets were lost: say once which PSN we expect. */
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DROP_OUT_OF_SEQ);
+		if (!qp->resp.nak_sent) {
+			qp->resp.nak_sent = true;
+			hmmnic_stat_inc(&qp->hdev->stats,
+					HMMNIC_CNT_SEQ_NAKS_SENT);
+			hmmnic_resp_ack(qp, HMMNIC_NAK_PSN_SEQ, qp->resp.psn);
+		}
+		return;
+	default:
+		hmmnic_resp_nak(qp, cls, pkt->psn);
+		return;
+	}
+}
+
+/**
+ * hmmnic_resp_rcv - a request packet for this QP's responder
+ * @qp: the QP; its worker runs
+ * @skb: the packet, consumed (or put back at the head of @qp's receive
+ *       queue, for a UD datagram that waits for memory)
+ */
 void hmmnic_resp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb)
 {
-	struct hmmnic_pkt *pkt = hmmnic_pkt(skb);
-	s32 diff;
-	bool ok;
+	struct hmmnic_pkt *pkt = hmmnic_skb_pkt(skb);
+	enum hmmnic_resp_class cls;
 
+	lockdep_assert_held(&qp->mutex);
 	if (qp->ibqp.qp_type != IB_QPT_RC) {
 		if (hmmnic_resp_ud(qp, skb))
 			return;		/* kept for a later try */
@@ -761,51 +914,15 @@ void hmmnic_resp_rcv(struct hmmnic_qp *qp, struct sk_buff *skb)
 	}
 	if (qp->state != IB_QPS_RTR && qp->state != IB_QPS_RTS &&
 	    qp->state != IB_QPS_SQD) {
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
+		hmmnic_stat_inc(&qp->hdev->stats, HMMNIC_CNT_DROP_QP_STATE);
 		goto out;
 	}
-
-	diff = hmmnic_psn_diff(pkt->psn, qp->resp.psn);
-	if (diff > 0) {
-		/* A gap: say once which PSN we expect. */
-		hmmnic_count(&qp->hdev->stats, HMMNIC_CNT_DROP_OUT_OF_SEQ);
-		if (!qp->resp.nak_sent) {
-			qp->resp.nak_sent = true;
-			hmmnic_count(&qp->hdev->stats,
-				     HMMNIC_CNT_SEQ_NAKS_SENT);
-			hmmnic_resp_ack(qp, HMMNIC_NAK_PSN_SEQ, qp->resp.psn);
-		}
-		goto out;
-	}
-	if (diff < 0) {
-		hmmnic_resp_duplicate(qp, skb);
-		goto out;
-	}
-	qp->resp.nak_sent = false;
-
-	if (!hmmnic_resp_seq_ok(qp, pkt->flags) ||
-	    !hmmnic_resp_len_ok(qp, pkt)) {
-		hmmnic_resp_fatal_nak(qp, HMMNIC_NAK_INV_REQ, pkt->psn);
-		goto out;
-	}
-
-	if (pkt->flags & HMMNIC_F_SEND)
-		ok = hmmnic_resp_send(qp, skb);
-	else if (pkt->flags & HMMNIC_F_WRITE)
-		ok = hmmnic_resp_write(qp, skb);
-	else if (pkt->flags & HMMNIC_F_READ)
-		ok = hmmnic_resp_read(qp, skb);
-	else
-		ok = hmmnic_resp_atomic(qp, skb);
-	if (!ok)
-		goto out;
-
-	if ((pkt->flags & HMMNIC_F_LAST) &&
-	    !(pkt->flags & HMMNIC_F_ATOMIC))
-		qp->resp.msn++;
-	qp->resp.psn = hmmnic_psn_add(qp->resp.psn, 1);
-	if (pkt->ackreq && !(pkt->flags & (HMMNIC_F_READ | HMMNIC_F_ATOMIC)))
-		qp->resp.ack_pending = true;
+	cls = hmmnic_resp_check(qp, pkt);
+	if (cls == HMMNIC_RESP_DUP)
+		cls = hmmnic_resp_duplicate(qp, skb);
+	else if (cls == HMMNIC_RESP_OK)
+		cls = hmmnic_resp_execute(qp, skb);
+	hmmnic_resp_answer(qp, pkt, cls);
 out:
 	kfree_skb(skb);
 }

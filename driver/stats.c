@@ -3,6 +3,8 @@
  * hmmnic port counters through the core's rdma_hw_stats interface.
  */
 #include "hmmnic.h"
+#include "pool.h"
+#include "verbs.h"
 
 static const struct rdma_stat_desc hmmnic_counter_descs[] = {
 	[HMMNIC_CNT_TX_PACKETS].name = "tx_packets",

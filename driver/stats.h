@@ -77,13 +77,14 @@ struct hmmnic_stats {
 	struct hmmnic_pcpu_stats __percpu *pcpu;
 };
 
-static inline void hmmnic_count(struct hmmnic_stats *s, enum hmmnic_counter c)
+static inline void hmmnic_stat_inc(struct hmmnic_stats *s,
+				   enum hmmnic_counter c)
 {
 	this_cpu_inc(s->pcpu->cnt[c]);
 }
 
-static inline void hmmnic_count_add(struct hmmnic_stats *s,
-				    enum hmmnic_counter c, u64 n)
+static inline void hmmnic_stat_add(struct hmmnic_stats *s,
+				   enum hmmnic_counter c, u64 n)
 {
 	this_cpu_add(s->pcpu->cnt[c], n);
 }

@@ -10,6 +10,10 @@
 #include <rdma/uverbs_ioctl.h>
 
 #include "hmmnic.h"
+#include "main.h"
+#include "odp.h"
+#include "pool.h"
+#include "verbs.h"
 
 static int hmmnic_query_device(struct ib_device *ibdev,
 			       struct ib_device_attr *attr,
@@ -176,12 +180,12 @@ static void hmmnic_disassociate_ucontext(struct ib_ucontext *ibuc)
 
 static int hmmnic_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
-	return hmmnic_count_obj(&to_hdev(ibpd->device)->num_pd, HMMNIC_MAX_PD);
+	return hmmnic_obj_get(&to_hdev(ibpd->device)->num_pd, HMMNIC_MAX_PD);
 }
 
 static int hmmnic_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
-	atomic_dec(&to_hdev(ibpd->device)->num_pd);
+	hmmnic_obj_put(&to_hdev(ibpd->device)->num_pd);
 	return 0;
 }
 
@@ -274,7 +278,7 @@ int hmmnic_register(struct hmmnic_dev *hdev, const char *name)
 		return err;
 
 	hdev->port_active = hmmnic_port_usable(ndev);
-	err = hmmnic_pool_init(hdev);
+	err = hmmnic_pool_init(hdev, &hmmnic_odp_stage_ops);
 	if (err)
 		return err;
 	err = ib_register_device(ibdev, name, NULL);
