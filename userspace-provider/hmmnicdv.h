@@ -13,6 +13,10 @@
 
 #include <infiniband/verbs.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* An ODP region whose pages never move into the device's pool. */
 #define HMMNICDV_REG_MR_NO_STAGING	0x1
 
@@ -22,5 +26,9 @@
  */
 struct ibv_mr *hmmnicdv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 			       int access, uint32_t flags);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* HMMNICDV_H */
