@@ -1698,9 +1698,10 @@ static const struct verbs_context_ops hmmnic_ctx_ops = {
 /*
  * HMMNIC_ODP_MODE lets programs that only know IBV_ACCESS_ON_DEMAND (such
  * as perftest --odp) run the other ODP flavours: fault (the default),
- * prefetch, warm and implicit; see docs/design.md.
+ * prefetch, warm and implicit; see docs/design.md. A value it does not
+ * know goes to libibverbs' log (VERBS_LOG_LEVEL, VERBS_LOG_FILE).
  */
-static enum hmmnic_odp_mode hmmnic_odp_mode_env(void)
+static enum hmmnic_odp_mode hmmnic_odp_mode_env(struct verbs_context *vctx)
 {
 	static const char * const names[] = {
 		[HMMNIC_ODP_FAULT] = "fault",
@@ -1716,9 +1717,9 @@ static enum hmmnic_odp_mode hmmnic_odp_mode_env(void)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(val, names[i]))
 			return i;
-	fprintf(stderr,
-		"hmmnic: HMMNIC_ODP_MODE=%s is not fault, prefetch, warm or implicit; using fault\n",
-		val);
+	verbs_warn(vctx,
+		   "HMMNIC_ODP_MODE=%s is not fault, prefetch, warm or implicit; using fault\n",
+		   val);
 	return HMMNIC_ODP_FAULT;
 }
 
@@ -1741,7 +1742,7 @@ static struct verbs_context *hmmnic_alloc_context(struct ibv_device *ibdev,
 
 	ctx->caps = resp.caps;
 	ctx->page_size = resp.page_size;
-	ctx->odp_mode = hmmnic_odp_mode_env();
+	ctx->odp_mode = hmmnic_odp_mode_env(&ctx->ibv_ctx);
 	verbs_set_ops(&ctx->ibv_ctx, &hmmnic_ctx_ops);
 	return &ctx->ibv_ctx;
 

@@ -2,7 +2,14 @@
 # The stock rdma-core tools see hmmnic0 through the installed provider.
 . "$(dirname "$0")/../lib/common.sh"
 
-ls /usr/lib/*/libibverbs/libhmmnic-rdmav34.so >/dev/null || fail "provider not installed"
+provider=$(echo /usr/lib/*/libibverbs/libhmmnic-rdmav34.so)
+[ -e "$provider" ] || fail "provider not installed"
+# One file: libibverbs opens it through the symlink, programs that call
+# the direct verbs by its SONAME.
+lib=$(ldconfig -p | awk '$1 == "libhmmnic.so.1" { print $NF; exit }')
+[ -n "$lib" ] || fail "libhmmnic.so.1 is not in the ld.so cache"
+[ -L "$provider" ] && [ "$(readlink -f "$provider")" = "$(readlink -f "$lib")" ] ||
+	fail "$provider is not a symlink to $lib"
 grep -qx 'driver hmmnic' /etc/libibverbs.d/hmmnic.driver || fail "hmmnic.driver missing"
 env | grep -q '^IBV_\|^RDMAV_' && fail "verbs environment variables set"
 

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -231,15 +230,8 @@ size_t ht_device_pages(const void *buf, size_t len)
 struct ibv_mr *ht_hmmnicdv_reg_mr(struct ibv_pd *pd, void *addr,
 				  size_t length, int access, uint32_t flags)
 {
-	void *h = dlopen("libhmmnic-rdmav34.so", RTLD_NOW | RTLD_NOLOAD);
-	hmmnicdv_reg_mr_fn fn;
-	struct ibv_mr *mr;
+	struct ibv_mr *mr = hmmnicdv_reg_mr(pd, addr, length, access, flags);
 
-	CHECK(h, "the hmmnic provider is not loaded: %s", dlerror());
-	fn = (hmmnicdv_reg_mr_fn)dlsym(h, "hmmnicdv_reg_mr");
-	CHECK(fn, "no hmmnicdv_reg_mr in the provider");
-	mr = fn(pd, addr, length, access, flags);
 	CHECK(mr, "hmmnicdv_reg_mr: %s", strerror(errno));
-	dlclose(h);
 	return mr;
 }

@@ -66,7 +66,7 @@ void *ht_map_pages(size_t len);
  * a swap-type entry in /proc/self/pagemap (a device-private entry).
  */
 size_t ht_device_pages(const void *buf, size_t len);
-/* hmmnicdv_reg_mr() of the loaded hmmnic provider (hmmnicdv.h). */
+/* hmmnicdv_reg_mr() (hmmnicdv.h, in libhmmnic.so.1); fails on an error. */
 struct ibv_mr *ht_hmmnicdv_reg_mr(struct ibv_pd *pd, void *addr,
 				  size_t length, int access, uint32_t flags);
 
