@@ -413,8 +413,10 @@ struct hmmnic_busy {
 /*
  * A queue pair. All transport state is owned by a run of the QP's worker
  * (worker.c: the work item, the doorbell or an inline run), which holds
- * @mutex, as do modify_qp and destroy_qp. The receive path only queues
- * packets on @rxq and @ackq and schedules the worker.
+ * @mutex, as modify_qp does. The receive path queues packets on @rxq and
+ * @ackq and schedules the worker (or runs it inline, worker.c);
+ * destroy_qp takes the QP out of the lookup, waits for its references,
+ * stops its timers and cancels the work item before it frees anything.
  */
 struct hmmnic_qp {
 	struct ib_qp ibqp;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * hmmnic limits: what the device advertises (query_device) and enforces,
- * and the internal bounds of the data path, the ODP mirror and the pool.
- * Every number a loop over user or network input is bounded by is here.
+ * and the bounds of the data path on what user space and the network
+ * control. (odp.c and pool.c keep their own tuning constants, such as the
+ * fault batch and the pool's chunk size, next to the code they tune.)
  */
 #ifndef HMMNIC_LIMITS_H
 #define HMMNIC_LIMITS_H

@@ -931,7 +931,7 @@ int hmmnic_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 	struct hmmnic_qp *qp = to_hqp(ibqp);
 	enum ib_qp_state state = READ_ONCE(qp->state);
 	unsigned long flags;
-	int err = 0;
+	int used, err = 0;
 
 	/* User space produces into its ring; this is its doorbell. */
 	if (qp->user) {
@@ -951,7 +951,8 @@ int hmmnic_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 	spin_lock_irqsave(&qp->sq_lock, flags);
 	for (; wr; wr = wr->next) {
 		/* a kernel ring: its consumer is the requester's */
-		if (hmmnic_queue_used(&qp->sq) >= qp->sq.num_slots) {
+		used = hmmnic_queue_used(&qp->sq);
+		if (used < 0 || used >= qp->sq.num_slots) {
 			err = -ENOMEM;
 			break;
 		}

@@ -8,11 +8,12 @@
  * buffer, once the last mapping is gone, so user space can never touch
  * freed memory.
  *
- * Every read and write of a ring's counters is here. A counter user space
- * writes is untrusted: the kernel uses it only after
- * hmmnic_queue_peer_ok(), and where the kernel consumes a ring (a send or
+ * Every barrier on a ring's counters is here, and so is the check of a
+ * counter user space writes: the kernel uses one only after
+ * hmmnic_queue_peer_ok(). Where the kernel consumes a ring (a send or
  * receive queue) its own position lives in kernel memory and the ring's
- * consumer counter is only published, never read back.
+ * consumer counter is only published, never read back. (cq.c's kernel
+ * poll and resize touch a kernel CQ's counters under the CQ's lock.)
  */
 #include <linux/log2.h>
 #include <linux/vmalloc.h>
@@ -190,9 +191,10 @@ int hmmnic_queue_used(struct hmmnic_queue *q)
 	struct hmmnic_queue_hdr *hdr = hmmnic_queue_hdr(q);
 	/* pairs with the consumer's release after it read the slots */
 	u32 cons = smp_load_acquire(&hdr->consumer);
+	/* one read: the value checked is the value returned */
+	u32 prod = READ_ONCE(hdr->producer);
 
-	return hmmnic_queue_peer_ok(q, hdr->producer, cons) ?
-	       hdr->producer - cons : -EIO;
+	return hmmnic_queue_peer_ok(q, prod, cons) ? prod - cons : -EIO;
 }
 
 /**

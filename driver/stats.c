@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * hmmnic port counters through the core's rdma_hw_stats interface.
+ * hmmnic port counters: per-CPU counts anyone may bump (stats.h), their
+ * names for the core's rdma_hw_stats interface, and their sums. The
+ * values "rdma statistic" shows are gathered in verbs.c, which adds the
+ * pool's gauges.
  */
 #include "hmmnic.h"
-#include "pool.h"
 #include "verbs.h"
 
 static const struct rdma_stat_desc hmmnic_counter_descs[] = {
@@ -88,18 +90,4 @@ struct rdma_hw_stats *hmmnic_alloc_hw_port_stats(struct ib_device *ibdev,
 	return rdma_alloc_hw_stats_struct(hmmnic_counter_descs,
 					  HMMNIC_NUM_COUNTERS,
 					  RDMA_HW_STATS_DEFAULT_LIFESPAN);
-}
-
-int hmmnic_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
-			u32 port, int index)
-{
-	struct hmmnic_stats *s = &to_hdev(ibdev)->stats;
-	int i;
-
-	for (i = 0; i < HMMNIC_NUM_COUNTERS; i++)
-		stats->value[i] = hmmnic_stat_read(s, i);
-	hmmnic_pool_stats(to_hdev(ibdev),
-			  &stats->value[HMMNIC_CNT_POOL_PAGES_USED],
-			  &stats->value[HMMNIC_CNT_POOL_PAGES_FREE]);
-	return HMMNIC_NUM_COUNTERS;
 }

@@ -189,6 +189,22 @@ static int hmmnic_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 	return 0;
 }
 
+/* "rdma statistic": the port counters, and the pool's gauges with them */
+static int hmmnic_get_hw_stats(struct ib_device *ibdev,
+			       struct rdma_hw_stats *stats, u32 port,
+			       int index)
+{
+	struct hmmnic_stats *s = &to_hdev(ibdev)->stats;
+	int i;
+
+	for (i = 0; i < HMMNIC_NUM_COUNTERS; i++)
+		stats->value[i] = hmmnic_stat_read(s, i);
+	hmmnic_pool_stats(to_hdev(ibdev),
+			  &stats->value[HMMNIC_CNT_POOL_PAGES_USED],
+			  &stats->value[HMMNIC_CNT_POOL_PAGES_FREE]);
+	return HMMNIC_NUM_COUNTERS;
+}
+
 static const struct ib_device_ops hmmnic_dev_ops = {
 	.owner = THIS_MODULE,
 	.driver_id = RDMA_DRIVER_UNKNOWN,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The verbs entry points: the ib_device_ops that verbs.c registers, by the
- * file that implements them. Nothing but verbs.c calls them.
+ * file that implements them, and the two functions main.c and verbs.c
+ * share for a device's registration and end.
  */
 #ifndef HMMNIC_VERBS_H
 #define HMMNIC_VERBS_H
@@ -69,7 +70,5 @@ int hmmnic_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
 /* stats.c */
 struct rdma_hw_stats *hmmnic_alloc_hw_port_stats(struct ib_device *ibdev,
 						 u32 port);
-int hmmnic_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
-			u32 port, int index);
 
 #endif /* HMMNIC_VERBS_H */

@@ -10,7 +10,8 @@
  * responses for the completer (comp.c), requests for the responder
  * (resp.c), the responses of a READ being answered (resp.c), and new
  * request packets from the send queue (req.c). Timers and the receive
- * path (net.c) only set a flag or queue a packet and schedule the worker.
+ * path (net.c) only set a flag or queue a packet and schedule the worker
+ * (or, for a packet from a local doorbell run, run it inline).
  * A QP in error is flushed here, once per run, until nothing is left.
  */
 #include "hmmnic.h"
