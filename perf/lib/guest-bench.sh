@@ -12,9 +12,9 @@
 # 5. hmmnic0 deleted (both drivers bind UDP port 4791), rxe0 created on
 #    the same eth0, and the pinned matrix on it (matrix-rxe.csv), with
 #    its goal cells repeated the same way.
-# --short runs a small matrix and short runs of the rest (the demo and the
-# test suite use it). --restore deletes rxe0 and creates hmmnic0 again at
-# the end. Progress goes to stdout; a step that fails makes the exit
+# --short runs a small matrix and short runs of the rest (perf/demo uses
+# it). --restore deletes rxe0 and creates hmmnic0 again at the end, for a
+# caller that runs more tests in the same guest. Progress goes to stdout; a step that fails makes the exit
 # status non-zero, but the later steps still run.
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
