@@ -4,10 +4,14 @@
 # side in the first guest, the client side in the peer.
 #
 #   two_guest.sh server|client hmmnic|rxe [--loss PCT] [--big] [--mtu4096]
-#                [--only WORD]
+#                [--only WORD] [--phase NAME]
 #
-# With rxe, hmmnic0 is deleted first (both bind UDP port 4791) and rxe0 is
-# created on eth0. --loss puts netem loss on eth0. --big runs large RC
+# The device is created afresh, so that its counters start from zero: with
+# rxe, hmmnic0 (or an rxe0 of an earlier phase) is deleted (both bind UDP
+# port 4791) and rxe0 is created on eth0; with hmmnic, hmmnic0 is created
+# again. eth0's MTU is 1500 unless --mtu4096. --phase names this run's
+# barriers, so that one boot can run several phases in turn (each side
+# runs the same phases in the same order). --loss puts netem loss on eth0. --big runs large RC
 # transfers whose data is checked. --mtu4096 sets eth0's MTU to 9000, checks
 # that the port's active MTU is 4096, and runs every perftest tool (bw and
 # lat of write, read, send and atomic) with path MTU 4096, then checks that
@@ -19,23 +23,39 @@ set -uo pipefail
 b=$(dirname "$0")/../vm/barrier
 role=$1 drv=$2
 shift 2
-loss="" big=0 mtu=0 only=""
+loss="" big=0 mtu=0 only="" phase=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--loss) loss=$2; shift 2 ;;
 	--big) big=1; shift ;;
 	--mtu4096) mtu=1; shift ;;
 	--only) only=$2; shift 2 ;;
+	--phase) phase=$2.; shift 2 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;
 	esac
 done
 
+for d in hmmnic0 rxe0; do
+	[ ! -e /sys/class/infiniband/$d ] || rdma link delete $d ||
+		{ echo "cannot delete $d"; exit 1; }
+done
+[ $mtu = 1 ] || ip link set eth0 mtu 1500
 dev=hmmnic0
 if [ "$drv" = rxe ]; then
-	rdma link delete hmmnic0 && modprobe rdma_rxe &&
-		rdma link add rxe0 type rxe netdev eth0 || { echo "rxe setup failed"; exit 1; }
+	modprobe rdma_rxe && rdma link add rxe0 type rxe netdev eth0 ||
+		{ echo "rxe setup failed"; exit 1; }
 	dev=rxe0
+else
+	rdma link add hmmnic0 type hmmnic netdev eth0 ||
+		{ echo "hmmnic setup failed"; exit 1; }
 fi
+# The programs use GID 1, eth0's IPv4 address, which the core adds to a new
+# device's table a moment after it is created.
+gid1=/sys/class/infiniband/$dev/ports/1/gids/1
+for _ in $(seq 50); do
+	grep -qv '^0000:0000:0000:0000:0000:0000:0000:0000$' $gid1 2>/dev/null && break
+	sleep 0.1
+done
 for _ in $(seq 100); do
 	ping -c1 -W1 "$HMMNIC_VM_PEER_ADDR" >/dev/null 2>&1 && break
 	sleep 0.2
@@ -67,16 +87,16 @@ step() {
 	n=$((n + 1))
 	if [ -n "$only" ] && [[ "$*" != *"$only"* ]]; then return; fi
 	if [ "$role" = server ]; then
-		"$b" signal "s$n"
+		"$b" signal "${phase}s$n"
 		# (see below: rping's server may wait for a lost DREQ)
 		out=$(timeout "$([ -n "$loss" ] && [ "$1" = rping ] && echo 150 || echo 300)" "$@" 2>&1)
 	else
-		"$b" wait "s$n" 300 || { echo "$role: the server never reached step $n"; exit 1; }
+		"$b" wait "${phase}s$n" 300 || { echo "$role: the server never reached step $n"; exit 1; }
 		sleep 1
 		out=$(timeout 300 "$@" "$HMMNIC_VM_PEER_ADDR" 2>&1)
 	fi
 	rc=$?
-	[ $rc != 0 ] || [ "$role" != client ] || "$b" signal "ok$n.client"
+	[ $rc != 0 ] || [ "$role" != client ] || "$b" signal "${phase}ok$n.client"
 	# rping's server only ends on the CM's DISCONNECTED event. Under
 	# loss the client's DREQ can be dropped, and the CM cancels its
 	# retransmission when the client destroys its id right after: then
@@ -84,7 +104,7 @@ step() {
 	# then (each of its iterations waits for the server's reply), so a
 	# server that is only left waiting for that event has done its part.
 	if [ $rc = 124 ] && [ -n "$loss" ] && [ "$1" = rping ] &&
-	   "$b" wait "ok$n.client" 1 2>/dev/null; then
+	   "$b" wait "${phase}ok$n.client" 1 2>/dev/null; then
 		echo "$role $*: ok (the client verified every byte; the server never saw the disconnect, a lost DREQ)"
 	elif [ $rc = 0 ]; then
 		echo "$role $*: ok"
@@ -93,8 +113,8 @@ step() {
 		echo "$out" | tail -"${HMMNIC_TAIL:-5}"
 		failed=1
 	fi
-	"$b" signal "done$n.$role"
-	"$b" wait "done$n.$other" 400 || { echo "$role: the $other is stuck in step $n"; exit 1; }
+	"$b" signal "${phase}done$n.$role"
+	"$b" wait "${phase}done$n.$other" 400 || { echo "$role: the $other is stuck in step $n"; exit 1; }
 }
 
 if [ $mtu = 1 ]; then
@@ -132,5 +152,5 @@ else
 	step ib_read_bw -d $dev -x 1 -F -n 100 -s 65536
 	step ib_send_bw -d $dev -x 1 -F -n 100 -s 65536
 fi
-echo "$role counters: $(rdma statistic show link $dev/1)"
+echo "$role ${phase}counters: $(rdma statistic show link $dev/1)"
 exit $failed
