@@ -8,8 +8,8 @@
 #
 # The device is created afresh, so that its counters start from zero: with
 # rxe, hmmnic0 (or an rxe0 of an earlier phase) is deleted (both bind UDP
-# port 4791) and rxe0 is created on eth0; with hmmnic, hmmnic0 is created
-# again. eth0's MTU is 1500 unless --mtu4096. --phase names this run's
+# port 4791) and rxe0 is created on eth0; with hmmnic, rdma_rxe is unloaded
+# (it binds the port at load) and hmmnic0 is created again. eth0's MTU is 1500 unless --mtu4096. --phase names this run's
 # barriers, so that one boot can run several phases in turn (each side
 # runs the same phases in the same order). --loss puts netem loss on eth0. --big runs large RC
 # transfers whose data is checked. --mtu4096 sets eth0's MTU to 9000, checks
@@ -46,7 +46,8 @@ if [ "$drv" = rxe ]; then
 		{ echo "rxe setup failed"; exit 1; }
 	dev=rxe0
 else
-	rdma link add hmmnic0 type hmmnic netdev eth0 ||
+	# rxe holds UDP port 4791 from module load to unload
+	modprobe -r rdma_rxe && rdma link add hmmnic0 type hmmnic netdev eth0 ||
 		{ echo "hmmnic setup failed"; exit 1; }
 fi
 # The programs use GID 1, eth0's IPv4 address, which the core adds to a new
