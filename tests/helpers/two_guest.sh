@@ -9,9 +9,10 @@
 # The device is created afresh, so that its counters start from zero: with
 # rxe, hmmnic0 (or an rxe0 of an earlier phase) is deleted (both bind UDP
 # port 4791) and rxe0 is created on eth0; with hmmnic, rdma_rxe is unloaded
-# (it binds the port at load) and hmmnic0 is created again. eth0's MTU is 1500 unless --mtu4096. --phase names this run's
-# barriers, so that one boot can run several phases in turn (each side
-# runs the same phases in the same order). --loss puts netem loss on eth0. --big runs large RC
+# (it binds the port at load) and hmmnic0 is created again. eth0's MTU is
+# 1500 unless --mtu4096. --phase names this run's barriers, so that one
+# boot can run several phases in turn (each side runs the same phases in
+# the same order). --loss puts netem loss on eth0. --big runs large RC
 # transfers whose data is checked. --mtu4096 sets eth0's MTU to 9000, checks
 # that the port's active MTU is 4096, and runs every perftest tool (bw and
 # lat of write, read, send and atomic) with path MTU 4096, then checks that
