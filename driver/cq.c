@@ -35,9 +35,8 @@ static int hmmnic_cq_ring_resp(struct hmmnic_queue *q, struct ib_udata *udata)
 }
 
 int hmmnic_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
-		     struct uverbs_attr_bundle *attrs)
+		     struct ib_udata *udata)
 {
-	struct ib_udata *udata = attrs ? &attrs->driver_udata : NULL;
 	struct hmmnic_dev *hdev = to_hdev(ibcq->device);
 	struct hmmnic_cq *cq = to_hcq(ibcq);
 	int err;

@@ -26,6 +26,7 @@
 #include "pkt.h"
 #include "queue.h"
 #include "stats.h"
+#include "compat.h"
 
 #define HMMNIC_DRV_NAME		"hmmnic"
 #define HMMNIC_PORT		1

@@ -14,7 +14,6 @@
 #include <net/addrconf.h>
 #include <net/ip.h>
 #include <net/ip6_route.h>
-#include <net/ipv6_stubs.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/route.h>
@@ -67,14 +66,14 @@ static struct socket *hmmnic_sock_open(struct net *net, bool ipv6)
 	err = udp_sock_create(net, &cfg, &sock);
 	if (err)
 		return ERR_PTR(err);
-	setup_udp_tunnel_sock(net, sock, &tcfg);
+	hmmnic_setup_udp_tunnel_sock(net, sock, &tcfg);
 	return sock;
 }
 
 static void hmmnic_sock_close(struct socket **sock)
 {
 	if (*sock)
-		udp_tunnel_sock_release(*sock);
+		hmmnic_udp_tunnel_sock_release(*sock);
 	*sock = NULL;
 }
 
@@ -253,7 +252,7 @@ static struct dst_entry *hmmnic_route(const struct hmmnic_av *av)
 		};
 		struct dst_entry *dst;
 
-		dst = ipv6_stub->ipv6_dst_lookup_flow(av->net, NULL, &fl, NULL);
+		dst = hmmnic_ip6_dst_lookup_flow(av->net, NULL, &fl);
 		return IS_ERR(dst) ? NULL : dst;
 	}
 #else

@@ -23,7 +23,6 @@
  * device's pool stay there, and the mirror holds their device-private
  * pfns (pool.c). The data path feeds the pool's staging policy.
  */
-#include <linux/fault-inject.h>
 #include <linux/hmm.h>
 #include <linux/highmem.h>
 #include <linux/mmu_notifier.h>
@@ -31,6 +30,8 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
+/* last: before 6.2 it needs the types the others bring */
+#include <linux/fault-inject.h>
 
 #include "hmmnic.h"
 #include "odp.h"

@@ -97,11 +97,9 @@ struct hmmnic_pool_chunk {
 	struct hmmnic_pool_page pages[HMMNIC_CHUNK_PAGES];
 };
 
-static const struct dev_pagemap_ops hmmnic_pool_ops;
-
 static struct hmmnic_pool_chunk *hmmnic_page_chunk(struct page *page)
 {
-	return container_of(page->pgmap, struct hmmnic_pool_chunk, pgmap);
+	return container_of(page_pgmap(page), struct hmmnic_pool_chunk, pgmap);
 }
 
 static struct hmmnic_pool_page *hmmnic_page_meta(struct page *page)
@@ -132,7 +130,7 @@ static int hmmnic_chunk_backing(struct hmmnic_pool_chunk *chunk)
 	pages = kvcalloc(HMMNIC_CHUNK_PAGES, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
 		return -ENOMEM;
-	got = alloc_pages_bulk_array(gfp, HMMNIC_CHUNK_PAGES, pages);
+	got = alloc_pages_bulk(gfp, HMMNIC_CHUNK_PAGES, pages);
 	for (i = got; i < HMMNIC_CHUNK_PAGES; i++) {
 		pages[i] = alloc_page(gfp);
 		if (!pages[i])
@@ -200,7 +198,7 @@ static int hmmnic_pool_grow(struct hmmnic_pool *pool)
 	chunk->pgmap.range.start = res->start;
 	chunk->pgmap.range.end = res->end;
 	chunk->pgmap.nr_range = 1;
-	chunk->pgmap.ops = &hmmnic_pool_ops;
+	chunk->pgmap.ops = &hmmnic_pool_pgmap_ops;
 	chunk->pgmap.owner = pool->hdev;
 	addr = memremap_pages(&chunk->pgmap, numa_node_id());
 	if (IS_ERR(addr)) {
@@ -264,15 +262,16 @@ static struct page *hmmnic_pool_alloc(struct hmmnic_pool *pool)
 	spin_unlock_irqrestore(&pool->lock, flags);
 
 	page = pfn_to_page(hmmnic_meta_pfn(pp));
-	zone_device_page_init(page);
+	hmmnic_zone_device_page_init(page, &pp->chunk->pgmap);
 	/* dirty means "written while staged" (odp.c); a freed page may be */
 	folio_clear_dirty(page_folio(page));
 	return page;
 }
 
-/* dev_pagemap_ops.page_free: the last reference to a device page went. */
-static void hmmnic_pool_page_free(struct page *page)
+/* dev_pagemap_ops' free callback: the last reference to a device page went. */
+void hmmnic_pool_folio_free(struct folio *folio)
 {
+	struct page *page = &folio->page;
 	struct hmmnic_pool_chunk *chunk = hmmnic_page_chunk(page);
 	struct hmmnic_pool_page *pp = hmmnic_page_meta(page);
 	struct hmmnic_pool *pool = chunk->pool;
@@ -302,8 +301,8 @@ struct page *hmmnic_pool_backing(struct hmmnic_odp *odp, struct page *page)
 	struct hmmnic_pool_page *pp;
 
 	lockdep_assert_held(&odp->lock);
-	if (page->pgmap->ops != &hmmnic_pool_ops ||
-	    page->pgmap->owner != hdev)
+	if (page_pgmap(page)->ops != &hmmnic_pool_pgmap_ops ||
+	    page_pgmap(page)->owner != hdev)
 		return NULL;
 	pp = hmmnic_page_meta(page);
 	if (!READ_ONCE(pp->referenced))
@@ -348,7 +347,7 @@ static struct page *hmmnic_pool_copy_out(struct page *spage,
  * into a new system page. The span notifiers of every mirror drop the
  * page first (the MIGRATE event's owner is the device, not a span).
  */
-static vm_fault_t hmmnic_pool_migrate_to_ram(struct vm_fault *vmf)
+vm_fault_t hmmnic_pool_migrate_to_ram(struct vm_fault *vmf)
 {
 	struct hmmnic_pool *pool = hmmnic_page_chunk(vmf->page)->pool;
 	unsigned long src = 0, dst = 0;
@@ -1054,12 +1053,7 @@ static void hmmnic_pool_debugfs(struct hmmnic_pool *pool)
 	debugfs_create_bool("stage_pin", 0644, dir, &pool->pin);
 }
 
-/* ---- lifetime ---- */
-
-static const struct dev_pagemap_ops hmmnic_pool_ops = {
-	.page_free = hmmnic_pool_page_free,
-	.migrate_to_ram = hmmnic_pool_migrate_to_ram,
-};
+/* ---- lifetime (the pgmap ops are in compat.c) ---- */
 
 /**
  * hmmnic_pool_init - set up @hdev's pool; it grows on first use

@@ -3,7 +3,9 @@
  * The NIC-private memory pool (pool.c): device-private pages, staging,
  * migrate_to_ram, eviction. The bottom of the MR access layer: it calls
  * nothing above it, and holds the spans it stages through the ops the ODP
- * layer gives it (struct hmmnic_stage_ops).
+ * layer gives it (struct hmmnic_stage_ops). On a kernel without
+ * CONFIG_DEVICE_PRIVATE, pool_absent.c implements the same functions: there
+ * is no pool, and nothing above needs to know.
  */
 #ifndef HMMNIC_POOL_H
 #define HMMNIC_POOL_H
@@ -30,5 +32,7 @@ struct page *hmmnic_pool_backing(struct hmmnic_odp *odp, struct page *page);
 void hmmnic_pool_heat(struct hmmnic_odp *odp, unsigned long idx);
 void hmmnic_pool_forget(struct hmmnic_mr *mr);
 void hmmnic_pool_stats(struct hmmnic_dev *hdev, u64 *used, u64 *free);
+void hmmnic_pool_folio_free(struct folio *folio);
+vm_fault_t hmmnic_pool_migrate_to_ram(struct vm_fault *vmf);
 
 #endif /* HMMNIC_POOL_H */

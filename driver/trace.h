@@ -119,7 +119,7 @@ TRACE_EVENT(hmmnic_pool_evict,
 			     __field(unsigned long, scanned)
 			     __field(unsigned long, evicted)
 			     __field(u64, ns)),
-	    TP_fast_assign(__assign_str(dev);
+	    TP_fast_assign(hmmnic_assign_str(dev, dev_name(&hdev->ibdev.dev));
 			   __entry->scanned = scanned;
 			   __entry->evicted = evicted;
 			   __entry->ns = ns;),
@@ -136,7 +136,7 @@ TRACE_EVENT(hmmnic_pool_migrate_to_ram,
 			     __field(unsigned long, va)
 			     __field(bool, moved)
 			     __field(u64, ns)),
-	    TP_fast_assign(__assign_str(dev);
+	    TP_fast_assign(hmmnic_assign_str(dev, dev_name(&hdev->ibdev.dev));
 			   __entry->va = va;
 			   __entry->moved = moved;
 			   __entry->ns = ns;),

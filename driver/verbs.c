@@ -98,7 +98,7 @@ static int hmmnic_query_port(struct ib_device *ibdev, u32 port,
 	if (hmmnic_port_usable(ndev)) {
 		attr->state = IB_PORT_ACTIVE;
 		attr->phys_state = IB_PORT_PHYS_STATE_LINK_UP;
-	} else if (dev_get_flags(ndev) & IFF_UP) {
+	} else if (netif_get_flags(ndev) & IFF_UP) {
 		attr->state = IB_PORT_DOWN;
 		attr->phys_state = IB_PORT_PHYS_STATE_POLLING;
 	} else {
@@ -216,7 +216,6 @@ static const struct ib_device_ops hmmnic_dev_ops = {
 	.alloc_pd = hmmnic_alloc_pd,
 	.alloc_ucontext = hmmnic_alloc_ucontext,
 	.create_ah = hmmnic_create_ah,
-	.create_cq = hmmnic_create_cq,
 	.create_qp = hmmnic_create_qp,
 	.create_srq = hmmnic_create_srq,
 	.create_user_ah = hmmnic_create_ah,
@@ -249,9 +248,7 @@ static const struct ib_device_ops hmmnic_dev_ops = {
 	.query_port = hmmnic_query_port,
 	.query_qp = hmmnic_query_qp,
 	.query_srq = hmmnic_query_srq,
-	.reg_user_mr = hmmnic_reg_user_mr,
 	.req_notify_cq = hmmnic_req_notify_cq,
-	.resize_cq = hmmnic_resize_cq,
 
 	INIT_RDMA_OBJ_SIZE(ib_ah, hmmnic_ah, ibah),
 	INIT_RDMA_OBJ_SIZE(ib_cq, hmmnic_cq, ibcq),
@@ -288,6 +285,7 @@ int hmmnic_register(struct hmmnic_dev *hdev, const char *name)
 				  BIT_ULL(IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
 	addrconf_addr_eui48((u8 *)&ibdev->node_guid, ndev->dev_addr);
 	ib_set_device_ops(ibdev, &hmmnic_dev_ops);
+	ib_set_device_ops(ibdev, &hmmnic_compat_ops);
 
 	err = ib_device_set_netdev(ibdev, ndev, HMMNIC_PORT);
 	if (err)

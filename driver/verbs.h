@@ -21,7 +21,7 @@ void hmmnic_mmap_free(struct rdma_user_mmap_entry *entry);
 
 /* cq.c */
 int hmmnic_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
-		     struct uverbs_attr_bundle *attrs);
+		     struct ib_udata *udata);
 int hmmnic_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata);
 int hmmnic_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
 int hmmnic_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc);

@@ -34,7 +34,7 @@ void hmmnic_qp_sched(struct hmmnic_qp *qp)
 
 static void hmmnic_retry_timer(struct timer_list *t)
 {
-	struct hmmnic_qp *qp = from_timer(qp, t, retry_timer);
+	struct hmmnic_qp *qp = timer_container_of(qp, t, retry_timer);
 
 	qp->req.need_retry = true;
 	hmmnic_qp_sched(qp);
@@ -42,7 +42,7 @@ static void hmmnic_retry_timer(struct timer_list *t)
 
 static void hmmnic_rnr_timer(struct timer_list *t)
 {
-	struct hmmnic_qp *qp = from_timer(qp, t, rnr_timer);
+	struct hmmnic_qp *qp = timer_container_of(qp, t, rnr_timer);
 
 	qp->req.rnr_wait = false;
 	hmmnic_qp_sched(qp);
@@ -50,7 +50,7 @@ static void hmmnic_rnr_timer(struct timer_list *t)
 
 static void hmmnic_tx_timer(struct timer_list *t)
 {
-	struct hmmnic_qp *qp = from_timer(qp, t, tx_timer);
+	struct hmmnic_qp *qp = timer_container_of(qp, t, tx_timer);
 
 	hmmnic_qp_sched(qp);
 }
