@@ -36,6 +36,23 @@ extern struct workqueue_struct *hmmnic_workqueue;
 /* The module's debugfs directory (main.c), "hmmnic". */
 extern struct dentry *hmmnic_debugfs_root;
 
+/*
+ * Optional kernel features and whether this build has them, as modinfo
+ * and debugfs hmmnic/features report them (main.c).
+ */
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+#define HMMNIC_FEATURE_POOL	"yes"
+#else
+#define HMMNIC_FEATURE_POOL \
+	"absent: this kernel was built without CONFIG_DEVICE_PRIVATE"
+#endif
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+#define HMMNIC_FEATURE_FAULT_INJECTION	"yes"
+#else
+#define HMMNIC_FEATURE_FAULT_INJECTION \
+	"absent: this kernel was built without CONFIG_FAULT_INJECTION_DEBUG_FS"
+#endif
+
 /* A page the staging policy wants in the pool: page @idx of span @odp. */
 struct hmmnic_stage_req {
 	struct hmmnic_odp *odp;		/* holds an MR reference and a user */

@@ -203,6 +203,19 @@ static struct notifier_block hmmnic_netdev_nb = {
 	.notifier_call = hmmnic_netdev_event,
 };
 
+/*
+ * What this build of the module has of its optional parts: "yes", or
+ * "absent: " and why. Tests and tools read it to tell a missing feature
+ * from a broken one.
+ */
+static int hmmnic_features_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "pool: %s\n", HMMNIC_FEATURE_POOL);
+	seq_printf(m, "fault_injection: %s\n", HMMNIC_FEATURE_FAULT_INJECTION);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hmmnic_features);
+
 static int __init hmmnic_init(void)
 {
 	int err;
@@ -212,6 +225,8 @@ static int __init hmmnic_init(void)
 	if (!hmmnic_workqueue)
 		return -ENOMEM;
 	hmmnic_debugfs_root = debugfs_create_dir(HMMNIC_DRV_NAME, NULL);
+	debugfs_create_file("features", 0444, hmmnic_debugfs_root, NULL,
+			    &hmmnic_features_fops);
 	hmmnic_odp_debugfs(hmmnic_debugfs_root);
 	err = hmmnic_net_register();
 	if (err)
@@ -272,3 +287,5 @@ MODULE_AUTHOR("The hmmnic developers");
 MODULE_DESCRIPTION("Soft RoCEv2 RDMA NIC with HMM-based on-demand paging");
 MODULE_LICENSE("Dual BSD/GPL");
 MODULE_ALIAS_RDMA_LINK(HMMNIC_DRV_NAME);
+MODULE_INFO(pool, HMMNIC_FEATURE_POOL);
+MODULE_INFO(fault_injection, HMMNIC_FEATURE_FAULT_INJECTION);

@@ -12,8 +12,7 @@
 #include "hmmnic.h"
 #include "pool.h"
 
-#define HMMNIC_POOL_ABSENT \
-	"absent: this kernel was built without CONFIG_DEVICE_PRIVATE"
+#define HMMNIC_POOL_ABSENT HMMNIC_FEATURE_POOL
 
 /* Accepted, so that a command line written for a full kernel loads. */
 static unsigned int hmmnic_pool_mb;

@@ -569,6 +569,7 @@ static void section_warm(void)
 int main(int argc, char **argv)
 {
 	char staging[16];
+	bool pool;
 	int opt;
 
 	while ((opt = getopt(argc, argv, "d:p:H:r:s:")) != -1) {
@@ -597,12 +598,18 @@ int main(int argc, char **argv)
 
 	rc_setup();
 	pair_create(&P, &default_opts);
-	ht_knob_read("staging", staging, sizeof(staging));
-	ht_knob("staging", "0");
+	pool = ht_pool_present();
+	if (pool) {
+		ht_knob_read("staging", staging, sizeof(staging));
+		ht_knob("staging", "0");
+	} else if (wanted(sections, "m2r")) {
+		printf("m2r skipped: the pool is %s\n", ht_pool_absent_why());
+	}
 	set_fault_mode("sync");
 	/* both events stay on for the whole run: see ht_trace_clear() */
 	ht_trace_start(EV_FAULT);
-	ht_trace_start(EV_M2R);
+	if (pool)
+		ht_trace_start(EV_M2R);
 	printf("setup pages=%zu huge=%zu rounds=%d\n", pages, huge, rounds);
 	if (wanted(sections, "cpu") || wanted(sections, "touch") ||
 	    wanted(sections, "touch4k") || wanted(sections, "touch4k_sync") ||
@@ -613,13 +620,15 @@ int main(int argc, char **argv)
 		section_touch(true, wanted(sections, "touch"));
 	if (wanted(sections, "inval"))
 		section_inval();
-	if (wanted(sections, "m2r"))
+	if (pool && wanted(sections, "m2r"))
 		section_m2r();
 	if (wanted(sections, "warm"))
 		section_warm();
 	ht_trace_stop(EV_FAULT);
-	ht_trace_stop(EV_M2R);
-	ht_knob("staging", staging);
+	if (pool) {
+		ht_trace_stop(EV_M2R);
+		ht_knob("staging", staging);
+	}
 	pair_destroy(&P);
 	rc_teardown();
 	return 0;

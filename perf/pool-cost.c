@@ -433,6 +433,11 @@ int main(int argc, char **argv)
 	/* the stage queue holds 4096 requests */
 	CHECK(mib && rounds > 0 && stage_pages && stage_pages <= 4096,
 	      "bad arguments");
+	if (!ht_pool_present()) {
+		printf("pool-cost: nothing to measure: the pool is %s\n",
+		       ht_pool_absent_why());
+		return 0;
+	}
 	rc_setup();
 	pair_create(&P, &default_opts);
 	bandwidth(mib << 20, rounds);

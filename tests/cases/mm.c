@@ -174,6 +174,10 @@ static void swap_use(const char *dev)
 		return;
 	run("swapoff -a");
 	if (!strcmp(dev, "zram")) {
+		/* a module in distribution kernels; no udev loads it here */
+		if (access("/sys/block/zram0/disksize", W_OK) &&
+		    system("modprobe zram num_devices=1") != 0)
+			ht_log("  modprobe zram failed");
 		CHECK(!access("/sys/block/zram0/disksize", W_OK),
 		      "no zram0: the test kernel must have CONFIG_ZRAM");
 		if (access("/tmp/hmmnic-mm-zram", F_OK)) {
@@ -555,8 +559,20 @@ static void case_private_file(void)
 
 /* ---- the NIC pool ---- */
 
+/* A case about staged pages: skipped, and said so, where there is no pool. */
+static bool pool_case(void)
+{
+	if (ht_pool_present())
+		return true;
+	ht_log("  skipped: the pool is %s", ht_pool_absent_why());
+	return false;
+}
+
+/* Stage hot pages at once (without a pool there is nothing to stage). */
 static void knobs_eager(void)
 {
+	if (!ht_pool_present())
+		return;
 	ht_knob("staging", "1");
 	ht_knob("stage_threshold", "1");
 	ht_knob("stage_window_ms", "10000");
@@ -566,6 +582,8 @@ static void knobs_eager(void)
 
 static void knobs_default(void)
 {
+	if (!ht_pool_present())
+		return;
 	ht_knob("stage_threshold", "32");
 	ht_knob("stage_window_ms", "100");
 }
@@ -619,6 +637,8 @@ static void case_fork_staged(void)
 	char c = 0;
 	pid_t pid;
 
+	if (!pool_case())
+		return;
 	CHECK(orig && !pipe(to_child) && !pipe(from_child), "setup");
 	buf = staged_region(orig, &mr, &s);
 	pid = fork();
@@ -672,6 +692,8 @@ static void case_mprotect_staged(void)
 	struct pair q;
 	struct src s;
 
+	if (!pool_case())
+		return;
 	CHECK(orig, "malloc");
 	buf = staged_region(orig, &mr, &s);
 	CHECK(!mprotect(buf, LEN, PROT_READ), "mprotect: %s", strerror(errno));
@@ -720,6 +742,8 @@ static void case_stage_after_fork(void)
 	int status;
 	pid_t pid;
 
+	if (!pool_case())
+		return;
 	knobs_eager();
 	fill_random(buf, LEN);
 	mr = reg(pd, buf, LEN, ODP);
@@ -761,6 +785,8 @@ static void case_stage_fixup(void)
 	struct ibv_mr *mr;
 	struct src s;
 
+	if (!pool_case())
+		return;
 	knobs_eager();
 	ht_knob("stage_pin", "1");
 	ht_knob("stage_delay_ms", "1500");
@@ -826,6 +852,8 @@ static void case_ksm_staged(void)
 	char v[32];
 	size_t i;
 
+	if (!pool_case())
+		return;
 	CHECK(want, "malloc");
 	fill_random(want, PAGE);
 	for (i = PAGE; i < LEN; i += PAGE)

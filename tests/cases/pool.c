@@ -947,6 +947,8 @@ int main(int argc, char **argv)
 		return hold(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "--exit"))
 		return exit_child();
+	if (!ht_pool_present())
+		ht_skip("%s", ht_pool_absent_why());
 	rc_setup();
 	pair_create(&P, &default_opts);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {

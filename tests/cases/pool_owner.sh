@@ -5,6 +5,7 @@
 # system memory through hmmnic0's migrate_to_ram, and the data is right
 # (tests/cases/pool.c, case "owner").
 . "$(dirname "$0")/../lib/common.sh"
+require_pool
 
 link_add hmmnicp0 veth0
 wait_for 10 sh -c 'ibv_devinfo -d hmmnicp0 | grep -q PORT_ACTIVE' ||

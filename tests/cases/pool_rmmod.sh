@@ -5,6 +5,7 @@
 # its pattern back with the CPU (tests/cases/pool.c --hold). The same for
 # "rdma link delete".
 . "$(dirname "$0")/../lib/common.sh"
+require_pool
 
 run_hold() { # how: rmmod or delete
 	local ready out pid

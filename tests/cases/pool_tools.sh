@@ -4,6 +4,7 @@
 # and evict), and perf/pool-state prints the pool, with the debugfs view
 # and the rdma statistic view agreeing on every counter.
 . "$(dirname "$0")/../lib/common.sh"
+require_pool
 
 tr=/sys/kernel/tracing
 ev=$tr/events/hmmnic

@@ -273,13 +273,25 @@ static void case_rx_flood(void)
 
 /* ---- nothing left behind ---- */
 
-/* Active objects of slab cache @name, from /proc/slabinfo. */
+/*
+ * Active objects of slab cache @name, from /proc/slabinfo. SLUB counts the
+ * free objects of per-CPU slabs as active; shrinking the cache first
+ * flushes those, so that the count does not depend on what each CPU has
+ * cached (which differs between kernels' configurations).
+ */
 static long slab_active(const char *name)
 {
-	char line[512], n[64];
+	char line[512], n[64], path[128];
 	long active = -1, v;
-	FILE *f = fopen("/proc/slabinfo", "r");
+	FILE *f;
 
+	snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink", name);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
+	f = fopen("/proc/slabinfo", "r");
 	CHECK(f, "open /proc/slabinfo: %s", strerror(errno));
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "%63s %ld", n, &v) == 2 && !strcmp(n, name))

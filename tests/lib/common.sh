@@ -20,6 +20,17 @@ wait_for() {
 	done
 }
 
+# require_feature NAME: skip the test where the module lacks an optional
+# part (debugfs hmmnic/features says "absent: " and why); require_pool is
+# require_feature pool.
+require_feature() {
+	local v
+	v=$(sed -n "s/^$1: //p" /sys/kernel/debug/hmmnic/features)
+	[ -n "$v" ] || fail "hmmnic/features does not list $1"
+	[ "$v" = yes ] || skip "$1 is $v"
+}
+require_pool() { require_feature pool; }
+
 ibdev_exists() { [ -e "/sys/class/infiniband/$1" ]; }
 ibdev_gone() { [ ! -e "/sys/class/infiniband/$1" ]; }
 

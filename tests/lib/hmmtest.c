@@ -95,6 +95,54 @@ int ht_read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * The value of @name in debugfs hmmnic/features ("yes", or "absent: "
+ * and why), in @buf.
+ */
+static const char *feature(const char *name, char *buf, size_t len)
+{
+	const char *path = "/sys/kernel/debug/hmmnic/features";
+	char line[256];
+	size_t n = strlen(name);
+	FILE *f = fopen(path, "r");
+
+	CHECK(f, "open %s: %s", path, strerror(errno));
+	buf[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, name, n) || line[n] != ':')
+			continue;
+		snprintf(buf, len, "%s", line + n + 2);
+		buf[strcspn(buf, "\n")] = '\0';
+	}
+	fclose(f);
+	CHECK(buf[0], "%s does not list %s", path, name);
+	return buf;
+}
+
+bool ht_feature(const char *name)
+{
+	char buf[160];
+
+	return !strcmp(feature(name, buf, sizeof(buf)), "yes");
+}
+
+const char *ht_feature_why(const char *name)
+{
+	static char buf[160];
+
+	return feature(name, buf, sizeof(buf));
+}
+
+bool ht_pool_present(void)
+{
+	return ht_feature("pool");
+}
+
+const char *ht_pool_absent_why(void)
+{
+	return ht_feature_why("pool");
+}
+
 void ht_write_file(const char *path, const char *val)
 {
 	FILE *f = fopen(path, "w");

@@ -7,6 +7,7 @@
 #ifndef HMMTEST_H
 #define HMMTEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,17 @@ const char *ht_netdev_name(void);
 struct ibv_context *ht_open(const char *name);
 /* Read a small sysfs or proc file into buf, without the newline. */
 int ht_read_file(const char *path, char *buf, size_t len);
+
+/*
+ * The module's optional parts (debugfs hmmnic/features): whether it has
+ * feature @name ("pool", "fault_injection"), and if not, why: "absent: "
+ * and the kernel option this kernel lacks.
+ */
+bool ht_feature(const char *name);
+const char *ht_feature_why(const char *name);
+/* The NIC-private pool: not on a kernel without CONFIG_DEVICE_PRIVATE. */
+bool ht_pool_present(void);
+const char *ht_pool_absent_why(void);
 
 /* Write @val to a sysfs, debugfs or tracefs file; fails the test if not. */
 void ht_write_file(const char *path, const char *val);
