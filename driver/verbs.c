@@ -21,8 +21,12 @@ static int hmmnic_query_device(struct ib_device *ibdev,
 {
 	struct hmmnic_dev *hdev = to_hdev(ibdev);
 
-	/* No driver-specific query data is defined. */
-	if (udata->inlen && !ib_is_udata_cleared(udata, 0, udata->inlen))
+	/*
+	 * No driver-specific query data is defined. The core's own query at
+	 * registration passes no udata (7.x; earlier kernels an empty one).
+	 */
+	if (udata && udata->inlen &&
+	    !ib_is_udata_cleared(udata, 0, udata->inlen))
 		return -EINVAL;
 
 	memset(attr, 0, sizeof(*attr));

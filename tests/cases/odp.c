@@ -186,8 +186,9 @@ static long thp_kb(const void *addr)
  */
 static long long mr_attr(struct ibv_mr *mr, const char *name)
 {
-	char cmd[128], line[2048], key[48], *p;
+	char cmd[128], line[2048], key[48], attr[48], *p;
 	long long v = -1;
+	bool mine = false;
 	FILE *f;
 
 	snprintf(cmd, sizeof(cmd), "rdma -dd resource show mr dev %s",
@@ -195,16 +196,21 @@ static long long mr_attr(struct ibv_mr *mr, const char *name)
 	snprintf(key, sizeof(key), "lkey 0x%x ", mr->lkey);
 	f = popen(cmd, "r");
 	CHECK(f, "popen %s", cmd);
+	/*
+	 * One MR per "dev ..." line; newer iproute2 (6.15) continues its
+	 * driver attributes on indented lines, which belong to the same MR.
+	 */
 	while (fgets(line, sizeof(line), f)) {
-		if (!strstr(line, key))
+		if (!strncmp(line, "dev ", 4))
+			mine = strstr(line, key) != NULL;
+		if (!mine)
 			continue;
-		snprintf(key, sizeof(key), " drv_%s ", name);
-		p = strstr(line, key);
+		snprintf(attr, sizeof(attr), " drv_%s ", name);
+		p = strstr(line, attr);
 		if (p && !strcmp(name, "odp"))
-			v = !strncmp(p + strlen(key), "explicit", 8) ? 1 : 2;
+			v = !strncmp(p + strlen(attr), "explicit", 8) ? 1 : 2;
 		else if (p)
-			v = strtoll(p + strlen(key), NULL, 0);
-		break;
+			v = strtoll(p + strlen(attr), NULL, 0);
 	}
 	pclose(f);
 	return v;
