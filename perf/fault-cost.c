@@ -3,7 +3,7 @@
  * What page faults cost on hmmnic's data path, next to what a CPU page
  * fault costs in the same guest, as distributions over single pages:
  *
- *   fault-cost [-d DEV] [-p PAGES] [-H HUGE] [-r ROUNDS] [-s SECTIONS]
+ *   fault-cost [-d DEV] [-g] [-p PAGES] [-H HUGE] [-r ROUNDS] [-s SECTIONS]
  *
  * Sections (-s, comma-separated, default all):
  *
@@ -39,6 +39,12 @@
  *          WRITE between pinned regions: the steady-state cost of ODP as
  *          a bandwidth ratio, with no first touch in it.
  *
+ * -g (generic): for another device with ODP, e.g. the kernel's rxe (7.x):
+ * only cpu, touch and warm, the responder in its own fault mode (the
+ * *_sync_* names) and no rnr runs, with no hmmnic counter, tracepoint or
+ * knob; the bytes are still checked. perf/odp-compare puts the two side
+ * by side.
+ *
  * Output: "dist name=... p50=... p99=... samples=..." lines (ns per page,
  * with the counted and traced faults and the kernel's own fault time
  * from the tracepoint where there is one) and "ratio name=... value=..."
@@ -69,6 +75,8 @@
 static struct pair P;
 static size_t pages = 256, huge = 16;
 static int rounds = 5;
+/* -g: a device that is not hmmnic (no hmmnic counters, knobs or events) */
+static bool generic;
 
 /* A growing set of samples (ns). */
 struct dist {
@@ -292,14 +300,16 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 	struct ibv_mr *mr = reg(pd, region, len, ODP);
 	struct ibv_mr *pmr = reg(pd, pin, PAGE, ACCESS_ALL);
 	struct trace_sum t = { .ns = kd };
-	uint64_t *cold = calloc(count, sizeof(*cold)), f0, f1, w, wp;
+	uint64_t *cold = calloc(count, sizeof(*cold)), f0 = 0, f1 = 0, w, wp;
 	uint64_t *cpost = calloc(count, sizeof(*cpost));
 	struct dist warm = {}, wpost = {};
 
 	CHECK(cold && cpost, "calloc");
 	memset(pin, 0x6b, PAGE);
-	f0 = counter("page_faults");
-	ht_trace_clear();
+	if (!generic) {
+		f0 = counter("page_faults");
+		ht_trace_clear();
+	}
 	for (i = 0; i < count; i++)
 		cold[i] = responder ?
 			op_ns(IBV_WR_RDMA_WRITE, pin, pmr->lkey,
@@ -316,14 +326,16 @@ static void touch_round(bool responder, bool thp, struct dist *d,
 			       pin, pmr->rkey, OP_LEN, &p));
 		dist_add(&wpost, p);
 	}
-	f1 = counter_grown("page_faults", f0, count);
-	/* the rnr mode's background faults may still be tracing: wait */
-	sleep_us(20000);
-	ht_trace_each("hmmnic_odp_fault_end", fault_event, &t);
-	CHECK(f1 - f0 == count, "%zu operations faulted %" PRIu64 " pages",
-	      count, f1 - f0);
-	CHECK(t.pages == count, "the tracepoint saw %" PRIu64
-	      " pages faulted, the counter %zu", t.pages, count);
+	if (!generic) {
+		f1 = counter_grown("page_faults", f0, count);
+		/* the rnr mode's background faults may still be tracing */
+		sleep_us(20000);
+		ht_trace_each("hmmnic_odp_fault_end", fault_event, &t);
+		CHECK(f1 - f0 == count, "%zu operations faulted %" PRIu64
+		      " pages", count, f1 - f0);
+		CHECK(t.pages == count, "the tracepoint saw %" PRIu64
+		      " pages faulted, the counter %zu", t.pages, count);
+	}
 	w = quantile(&warm, 0.5);
 	wp = quantile(&wpost, 0.5);
 	for (i = 0; i < count; i++) {
@@ -352,14 +364,18 @@ static void touch(const char *name, bool responder, bool thp,
 {
 	struct dist d = {}, postd = {}, kd = {};
 	long faults = 0, traced = 0;
-	uint64_t rnr0 = counter("page_fault_rnr_naks");
+	uint64_t rnr0 = generic ? 0 : counter("page_fault_rnr_naks");
 	int r;
 
-	set_fault_mode(mode);
+	if (!generic)
+		set_fault_mode(mode);
 	for (r = 0; r < rounds; r++)
 		touch_round(responder, thp, &d, &postd, &kd, &faults,
 			    &traced);
-	set_fault_mode("sync");
+	if (generic)
+		faults = -1;
+	else
+		set_fault_mode("sync");
 	if (!strcmp(mode, "rnr"))
 		CHECK(counter_grown("page_fault_rnr_naks", rnr0, 1) - rnr0 >=
 		      (uint64_t)faults, "fewer RNR NAKs than faults");
@@ -389,13 +405,15 @@ static void section_touch(bool small, bool thp)
 	if (small) {
 		touch("responder_sync_4k", true, false, "sync");
 		if (!sync_only) {
-			touch("responder_rnr_4k", true, false, "rnr");
+			if (!generic)
+				touch("responder_rnr_4k", true, false, "rnr");
 			touch("requester_4k", false, false, "sync");
 		}
 	}
 	if (thp) {
 		touch("responder_sync_2m", true, true, "sync");
-		touch("responder_rnr_2m", true, true, "rnr");
+		if (!generic)
+			touch("responder_rnr_2m", true, true, "rnr");
 		touch("requester_2m", false, true, "sync");
 	}
 }
@@ -572,8 +590,11 @@ int main(int argc, char **argv)
 	bool pool;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "d:p:H:r:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "d:gp:H:r:s:")) != -1) {
 		switch (opt) {
+		case 'g':
+			generic = true;
+			break;
 		case 'd':
 			setenv("HMMNIC_DEV", optarg, 1);
 			break;
@@ -590,7 +611,7 @@ int main(int argc, char **argv)
 			sections = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: fault-cost [-d DEV] [-p PAGES] [-H HUGE] [-r ROUNDS] [-s cpu,touch,touch4k,touch4k_sync,inval,m2r,warm]\n");
+			fprintf(stderr, "usage: fault-cost [-d DEV] [-g] [-p PAGES] [-H HUGE] [-r ROUNDS] [-s cpu,touch,touch4k,touch4k_sync,inval,m2r,warm]\n");
 			return 2;
 		}
 	}
@@ -598,16 +619,18 @@ int main(int argc, char **argv)
 
 	rc_setup();
 	pair_create(&P, &default_opts);
-	pool = ht_pool_present();
+	pool = !generic && ht_pool_present();
 	if (pool) {
 		ht_knob_read("staging", staging, sizeof(staging));
 		ht_knob("staging", "0");
-	} else if (wanted(sections, "m2r")) {
+	} else if (!generic && wanted(sections, "m2r")) {
 		printf("m2r skipped: the pool is %s\n", ht_pool_absent_why());
 	}
-	set_fault_mode("sync");
-	/* both events stay on for the whole run: see ht_trace_clear() */
-	ht_trace_start(EV_FAULT);
+	if (!generic) {
+		set_fault_mode("sync");
+		/* both events stay on for the whole run: see ht_trace_clear() */
+		ht_trace_start(EV_FAULT);
+	}
 	if (pool)
 		ht_trace_start(EV_M2R);
 	printf("setup pages=%zu huge=%zu rounds=%d\n", pages, huge, rounds);
@@ -618,13 +641,14 @@ int main(int argc, char **argv)
 	if (wanted(sections, "touch") || wanted(sections, "touch4k") ||
 	    wanted(sections, "touch4k_sync"))
 		section_touch(true, wanted(sections, "touch"));
-	if (wanted(sections, "inval"))
+	if (!generic && wanted(sections, "inval"))
 		section_inval();
 	if (pool && wanted(sections, "m2r"))
 		section_m2r();
 	if (wanted(sections, "warm"))
 		section_warm();
-	ht_trace_stop(EV_FAULT);
+	if (!generic)
+		ht_trace_stop(EV_FAULT);
 	if (pool) {
 		ht_trace_stop(EV_M2R);
 		ht_knob("staging", staging);
