@@ -55,7 +55,7 @@ const struct ib_device_ops hmmnic_compat_ops = {
 #endif
 };
 
-#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+#if HMMNIC_WITH_POOL
 #ifndef HMMNIC_HAVE_PGMAP_FOLIO_FREE
 static void hmmnic_compat_page_free(struct page *page)
 {

@@ -29,6 +29,13 @@
 #include <net/ipv6_stubs.h>
 #endif
 
+/*
+ * The NIC-private pool needs device-private pages and their migration;
+ * Kbuild builds pool.c or pool_absent.c by the same two options.
+ */
+#define HMMNIC_WITH_POOL	(IS_ENABLED(CONFIG_DEVICE_PRIVATE) && \
+				 IS_ENABLED(CONFIG_DEVICE_MIGRATION))
+
 /* from_timer() became timer_container_of() in 6.16. */
 #ifndef HMMNIC_HAVE_TIMER_CONTAINER_OF
 #define timer_container_of(var, timer, field) from_timer(var, timer, field)
@@ -108,12 +115,13 @@ static inline void hmmnic_udp_tunnel_sock_release(struct socket *sock)
 /*
  * ib_device_ops entries whose prototypes changed: create_cq (6.10),
  * reg_user_mr (6.17), resize_cq (7.x: resize_user_cq). The driver's
- * functions keep one prototype; compat.c adapts them, and its ops are set
- * after the driver's own.
+ * functions keep one prototype; compat.c adapts them in a table of its
+ * own, which fills slots the driver's table leaves empty
+ * (ib_set_device_ops() sets only empty slots).
  */
 extern const struct ib_device_ops hmmnic_compat_ops;
 
-#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+#if HMMNIC_WITH_POOL
 /*
  * The pool's dev_pagemap_ops, in compat.c: the free callback took the page
  * until 6.19 (page_free) and the folio since (folio_free, which pool.c
@@ -140,6 +148,6 @@ static inline void hmmnic_zone_device_page_init(struct page *page,
 	zone_device_page_init(page);
 #endif
 }
-#endif /* CONFIG_DEVICE_PRIVATE */
+#endif /* HMMNIC_WITH_POOL */
 
 #endif /* HMMNIC_COMPAT_H */

@@ -40,8 +40,11 @@ extern struct dentry *hmmnic_debugfs_root;
  * Optional kernel features and whether this build has them, as modinfo
  * and debugfs hmmnic/features report them (main.c).
  */
-#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+#if HMMNIC_WITH_POOL
 #define HMMNIC_FEATURE_POOL	"yes"
+#elif IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+#define HMMNIC_FEATURE_POOL \
+	"absent: this kernel was built without CONFIG_DEVICE_MIGRATION"
 #else
 #define HMMNIC_FEATURE_POOL \
 	"absent: this kernel was built without CONFIG_DEVICE_PRIVATE"
@@ -64,7 +67,8 @@ struct hmmnic_stage_req {
  * @hdev: the device, or NULL while no pool was set up
  * @ops: how to hold and release the span of a stage request (odp.c)
  * @lock: guards the page lists, the counts and the chunk list; taken
- *        with interrupts off, since page_free may run in any context
+ *        with interrupts off, since the free callback may run in any
+ *        context
  * @free: struct hmmnic_pool_page entries of free device pages
  * @clock: entries of used device pages, in CLOCK order
  * @chunks: struct hmmnic_pool_chunk, in creation order

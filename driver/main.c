@@ -210,8 +210,8 @@ static struct notifier_block hmmnic_netdev_nb = {
  */
 static int hmmnic_features_show(struct seq_file *m, void *v)
 {
-	seq_printf(m, "pool: %s\n", HMMNIC_FEATURE_POOL);
-	seq_printf(m, "fault_injection: %s\n", HMMNIC_FEATURE_FAULT_INJECTION);
+	seq_puts(m, "pool: " HMMNIC_FEATURE_POOL "\n");
+	seq_puts(m, "fault_injection: " HMMNIC_FEATURE_FAULT_INJECTION "\n");
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(hmmnic_features);

@@ -382,6 +382,7 @@ static int hmmnic_odp_unstage_ro(struct hmmnic_odp *odp,
 		if (!hmmnic_odp_ro_staged(range->hmm_pfns[i]))
 			continue;
 		any = 1;
+		pfn = 0;
 		one.notifier_seq = mmu_interval_read_begin(one.notifier);
 		mmap_read_lock(mm);
 		err = hmm_range_fault(&one);
@@ -420,8 +421,11 @@ static int hmmnic_odp_fault(struct hmmnic_odp *odp, unsigned long idx,
 	u64 begin = ktime_get_ns();
 	int unstaged = 0, late = 0, err;
 
-	range.hmm_pfns = kmalloc_array(npages, sizeof(*range.hmm_pfns),
-				       GFP_KERNEL);
+	/*
+	 * Zeroed: hmm_range_fault() keeps some input bits in its output
+	 * (HMM_PFN_INOUT_FLAGS, 6.15), so they must start clear.
+	 */
+	range.hmm_pfns = kcalloc(npages, sizeof(*range.hmm_pfns), GFP_KERNEL);
 	if (!range.hmm_pfns)
 		return -ENOMEM;
 	if (!mmget_not_zero(mm)) {

@@ -30,8 +30,9 @@
  *   unmap the page first, and the span's notifier drops it from the
  *   mirror under its lock, so the data path never touches a page that is
  *   leaving.
- * - page_free() returns a device page to the free list when its last
- *   reference goes (after migration back, munmap, process exit).
+ * - the free callback (hmmnic_pool_folio_free()) returns a device page to
+ *   the free list when its last reference goes (after migration back,
+ *   munmap, process exit).
  *
  * Locks: pool->lock (page lists, counts) is taken with interrupts off
  * and nests inside nothing of ours; pool->qlock (the queue) nests inside
@@ -83,7 +84,7 @@ struct hmmnic_pool_page {
 	struct list_head link;		/* pool->free or pool->clock */
 	struct hmmnic_pool_chunk *chunk;
 	struct page *backing;		/* holds the bytes; the chunk's for life */
-	bool used;			/* between alloc and page_free */
+	bool used;			/* between alloc and free */
 	bool referenced;		/* CLOCK: used since the last scan */
 };
 
@@ -801,9 +802,11 @@ static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
 	 * addresses before it gives the page its stable node, and a page
 	 * collected in that window has a migration entry that the restore's
 	 * rmap walk cannot find (a later pagemap read or fault hit BUG in
-	 * pfn_swap_entry_to_page).
+	 * pfn_swap_entry_to_page). And anonymous: the core migrates no file
+	 * or shmem page to device memory, and since 7.x collecting one
+	 * would split its page-cache folio for nothing.
 	 */
-	if (vma && !(vma->vm_flags & VM_MERGEABLE)) {
+	if (vma && vma_is_anonymous(vma) && !(vma->vm_flags & VM_MERGEABLE)) {
 		args.vma = vma;
 		args.end = min(args.end, vma->vm_end);
 		if (!migrate_vma_setup(&args)) {

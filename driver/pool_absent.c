@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The pool on a kernel without CONFIG_DEVICE_PRIVATE: there is none. This
+ * The pool on a kernel without CONFIG_DEVICE_PRIVATE (or
+ * CONFIG_DEVICE_MIGRATION): there is none. This
  * file replaces pool.c there, so that everything else (verbs, ODP,
  * prefetch, rnr mode, counters, tracepoints) builds and runs unchanged.
  * The pool's module parameters exist and say why they do nothing,
@@ -21,6 +22,15 @@ MODULE_PARM_DESC(pool_mb, "NIC-private memory pool: " HMMNIC_POOL_ABSENT);
 static bool hmmnic_staging;
 module_param_named(staging, hmmnic_staging, bool, 0444);
 MODULE_PARM_DESC(staging, "Pool staging: " HMMNIC_POOL_ABSENT);
+static unsigned int hmmnic_stage_threshold;
+module_param_named(stage_threshold, hmmnic_stage_threshold, uint, 0444);
+MODULE_PARM_DESC(stage_threshold, "Pool staging: " HMMNIC_POOL_ABSENT);
+static unsigned int hmmnic_stage_window_ms;
+module_param_named(stage_window_ms, hmmnic_stage_window_ms, uint, 0444);
+MODULE_PARM_DESC(stage_window_ms, "Pool staging: " HMMNIC_POOL_ABSENT);
+static unsigned int hmmnic_stage_batch;
+module_param_named(stage_batch, hmmnic_stage_batch, uint, 0444);
+MODULE_PARM_DESC(stage_batch, "Pool staging: " HMMNIC_POOL_ABSENT);
 
 static int hmmnic_pool_absent_show(struct seq_file *m, void *v)
 {
@@ -32,9 +42,10 @@ DEFINE_SHOW_ATTRIBUTE(hmmnic_pool_absent);
 int hmmnic_pool_init(struct hmmnic_dev *hdev,
 		     const struct hmmnic_stage_ops *ops)
 {
+	/* (before registration: the device has no name yet) */
 	if (hmmnic_pool_mb || hmmnic_staging)
-		dev_notice_once(&hdev->ibdev.dev, "NIC-private pool %s\n",
-				HMMNIC_POOL_ABSENT);
+		pr_notice_once("hmmnic: NIC-private pool %s\n",
+			       HMMNIC_POOL_ABSENT);
 	return 0;
 }
 

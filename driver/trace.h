@@ -13,6 +13,8 @@
 #include <linux/mmu_notifier.h>
 #include <linux/tracepoint.h>
 
+#include "compat.h"
+
 struct hmmnic_mr;
 struct hmmnic_dev;
 

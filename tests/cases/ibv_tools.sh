@@ -6,7 +6,9 @@ provider=$(echo /usr/lib/*/libibverbs/libhmmnic-rdmav34.so)
 [ -e "$provider" ] || fail "provider not installed"
 # One file: libibverbs opens it through the symlink, programs that call
 # the direct verbs by its SONAME.
-lib=$(ldconfig -p | awk '$1 == "libhmmnic.so.1" { print $NF; exit }')
+# (awk reads to the end: a reader that stops early kills ldconfig with
+# SIGPIPE, which pipefail turns into this script's exit status)
+lib=$(ldconfig -p | awk '$1 == "libhmmnic.so.1" && !n++ { print $NF }')
 [ -n "$lib" ] || fail "libhmmnic.so.1 is not in the ld.so cache"
 [ -L "$provider" ] && [ "$(readlink -f "$provider")" = "$(readlink -f "$lib")" ] ||
 	fail "$provider is not a symlink to $lib"

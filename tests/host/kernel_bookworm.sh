@@ -1,8 +1,8 @@
 #!/bin/bash
 # Lane: Debian 12's stock kernel, the one linux-image-amd64 installs (6.1
 # LTS, without CONFIG_DEVICE_PRIVATE). Its headers come from apt-get and
-# hmmnic from "dkms install" into the host's DKMS tree
-# (tests/vm/kernel/debian); the guest boots the stock image with the
+# hmmnic from the host's "dkms install" into the image's module tree, with
+# DKMS trees of the lane's own (tests/vm/kernel/debian); the guest boots the stock image with the
 # host's root, and "modprobe hmmnic" loads the DKMS-built module. Checks
 # that the module reports the pool absent (modinfo and debugfs), then
 # runs device creation, the data path, the ODP cases, pingpong, perftest
