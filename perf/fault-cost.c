@@ -540,6 +540,24 @@ static void section_m2r(void)
 
 /* ---- warm ---- */
 
+static size_t first_diff(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && a[i] == b[i]; i++)
+		;
+	return i;
+}
+
+static size_t count_diff(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += a[i] != b[i];
+	return n;
+}
+
 static void section_warm(void)
 {
 	size_t len = 1 << 20;
@@ -567,8 +585,12 @@ static void section_warm(void)
 				dist_add(&pin, n);
 			}
 		}
-		CHECK(!memcmp(src, odst, len) && !memcmp(src, dst, len),
-		      "a WRITE did not land");
+		CHECK(!memcmp(src, dst, len), "the pinned WRITE did not land: "
+		      "first wrong byte at %zu", first_diff(src, dst, len));
+		CHECK(!memcmp(src, odst, len), "the WRITE into the warm ODP "
+		      "region did not land: first wrong byte at %zu of %zu, "
+		      "%zu bytes wrong", first_diff(src, odst, len), len,
+		      count_diff(src, odst, len));
 		CHECK(!ibv_dereg_mr(smr) && !ibv_dereg_mr(dmr) &&
 		      !ibv_dereg_mr(omr), "dereg_mr");
 		munmap(src, len);
