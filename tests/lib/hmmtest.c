@@ -254,22 +254,57 @@ void *ht_map_pages(size_t len)
 	return p;
 }
 
+/*
+ * The physical ranges of hmmnic's pools, from /proc/iomem (each chunk is
+ * a "hmmnic pool" region there); at most @max, returned count.
+ */
+static int pool_ranges(uint64_t (*r)[2], int max)
+{
+	FILE *f = fopen("/proc/iomem", "r");
+	char line[256];
+	int n = 0;
+
+	CHECK(f, "open /proc/iomem: %s", strerror(errno));
+	while (n < max && fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi;
+
+		if (strstr(line, ": hmmnic pool") &&
+		    sscanf(line, " %llx-%llx", &lo, &hi) == 2)
+			r[n][0] = lo, r[n++][1] = hi;
+	}
+	fclose(f);
+	return n;
+}
+
 size_t ht_device_pages(const void *buf, size_t len)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t first = (uintptr_t)buf / page;
-	size_t n = 0, i;
-	uint64_t ent;
+	uint64_t ranges[256][2], ent, phys;
 	int fd = open("/proc/self/pagemap", O_RDONLY);
+	int nr = pool_ranges(ranges, 256), r;
+	size_t n = 0, i;
 
 	CHECK(fd >= 0, "open pagemap: %s", strerror(errno));
 	for (i = 0; i < len / page; i++) {
 		CHECK(pread(fd, &ent, sizeof(ent),
 			    (off_t)(first + i) * sizeof(ent)) == sizeof(ent),
 		      "read pagemap");
-		/* bit 63: present, bit 62: swapped (or device-private) */
-		if (!(ent >> 63 & 1) && (ent >> 62 & 1))
-			n++;
+		/*
+		 * Bit 63: present, bit 62: a swap entry, which a migration
+		 * entry is too (a page being staged or migrated back); for
+		 * root, bits 5-54 of a swap entry that names a page hold its
+		 * pfn: a device-private page of hmmnic's pool has a pfn in
+		 * one of the pool's ranges.
+		 */
+		if ((ent >> 63 & 1) || !(ent >> 62 & 1))
+			continue;
+		phys = ((ent & ((1ULL << 55) - 1)) >> 5) * (uint64_t)page;
+		for (r = 0; r < nr; r++)
+			if (phys >= ranges[r][0] && phys <= ranges[r][1]) {
+				n++;
+				break;
+			}
 	}
 	close(fd);
 	return n;

@@ -74,8 +74,10 @@ uint64_t ht_trace_field(const char *fields, const char *key);
 /* Fresh anonymous read/write pages, never huge pages. */
 void *ht_map_pages(size_t len);
 /*
- * Pages of [buf, buf + len) that are in device memory: not present, with
- * a swap-type entry in /proc/self/pagemap (a device-private entry).
+ * Pages of [buf, buf + len) that are staged in an hmmnic pool: not
+ * present, with a swap-type entry in /proc/self/pagemap whose pfn lies in
+ * a "hmmnic pool" range of /proc/iomem (a device-private entry of the
+ * pool, not a migration entry of a page on its way). Needs root.
  */
 size_t ht_device_pages(const void *buf, size_t len);
 /* hmmnicdv_reg_mr() (hmmnicdv.h, in libhmmnic.so.1); fails on an error. */
