@@ -70,5 +70,8 @@ const struct dev_pagemap_ops hmmnic_pool_pgmap_ops = {
 	.page_free = hmmnic_compat_page_free,
 #endif
 	.migrate_to_ram = hmmnic_pool_migrate_to_ram,
+#if HMMNIC_WITH_DEVICE_THP
+	.folio_split = hmmnic_pool_folio_split,
+#endif
 };
 #endif

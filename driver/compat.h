@@ -36,6 +36,18 @@
 #define HMMNIC_WITH_POOL	(IS_ENABLED(CONFIG_DEVICE_PRIVATE) && \
 				 IS_ENABLED(CONFIG_DEVICE_MIGRATION))
 
+/*
+ * Staging a 2 MiB THP as one device-private folio, and moving it back
+ * whole: device-private large folios (6.19) and THPs (the pool also asks
+ * thp_migration_supported() at run time).
+ */
+#if HMMNIC_WITH_POOL && defined(HMMNIC_HAVE_DEVICE_THP) && \
+	IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE)
+#define HMMNIC_WITH_DEVICE_THP	1
+#else
+#define HMMNIC_WITH_DEVICE_THP	0
+#endif
+
 /* from_timer() became timer_container_of() in 6.16. */
 #ifndef HMMNIC_HAVE_TIMER_CONTAINER_OF
 #define timer_container_of(var, timer, field) from_timer(var, timer, field)

@@ -49,6 +49,14 @@ extern struct dentry *hmmnic_debugfs_root;
 #define HMMNIC_FEATURE_POOL \
 	"absent: this kernel was built without CONFIG_DEVICE_PRIVATE"
 #endif
+#if HMMNIC_WITH_DEVICE_THP
+#define HMMNIC_FEATURE_POOL_THP	"yes"
+#elif !HMMNIC_WITH_POOL
+#define HMMNIC_FEATURE_POOL_THP	"absent: there is no pool"
+#else
+#define HMMNIC_FEATURE_POOL_THP \
+	"absent: this kernel has no device-private THPs (6.19) or no THPs"
+#endif
 #ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
 #define HMMNIC_FEATURE_FAULT_INJECTION	"yes"
 #else
@@ -74,6 +82,7 @@ struct hmmnic_stage_req {
  * @chunks: struct hmmnic_pool_chunk, in creation order
  * @nr_pages: device pages in @chunks
  * @nr_used: device pages in use (staged)
+ * @nr_thp: device folios of more than a page in use (THPs staged whole)
  * @limit: pool size in pages; the pool grows in chunks up to it
  * @grow_lock: serializes adding chunks
  * @qlock: guards the stage queue; taken inside odp->lock
@@ -98,6 +107,8 @@ struct hmmnic_stage_req {
  * @pin: fault injection for tests: the worker holds a reference on each
  *       source page of a run meanwhile, so the kernel refuses to migrate
  *       it
+ * @thp: a THP is staged whole, as one device folio (debugfs "stage_thp",
+ *       only where the kernel has device-private THPs)
  * @debugfs: the device's debugfs directory
  */
 struct hmmnic_pool {
@@ -109,6 +120,7 @@ struct hmmnic_pool {
 	struct list_head chunks;
 	unsigned long nr_pages;
 	unsigned long nr_used;
+	unsigned long nr_thp;
 	unsigned long limit;
 	struct mutex grow_lock;		/* see above */
 	spinlock_t qlock;		/* see above */
@@ -127,6 +139,7 @@ struct hmmnic_pool {
 	bool hold;
 	u32 delay_ms;
 	bool pin;
+	bool thp;
 	struct dentry *debugfs;
 };
 

@@ -211,6 +211,7 @@ static struct notifier_block hmmnic_netdev_nb = {
 static int hmmnic_features_show(struct seq_file *m, void *v)
 {
 	seq_puts(m, "pool: " HMMNIC_FEATURE_POOL "\n");
+	seq_puts(m, "pool_thp: " HMMNIC_FEATURE_POOL_THP "\n");
 	seq_puts(m, "fault_injection: " HMMNIC_FEATURE_FAULT_INJECTION "\n");
 	return 0;
 }
@@ -288,4 +289,5 @@ MODULE_DESCRIPTION("Soft RoCEv2 RDMA NIC with HMM-based on-demand paging");
 MODULE_LICENSE("Dual BSD/GPL");
 MODULE_ALIAS_RDMA_LINK(HMMNIC_DRV_NAME);
 MODULE_INFO(pool, HMMNIC_FEATURE_POOL);
+MODULE_INFO(pool_thp, HMMNIC_FEATURE_POOL_THP);
 MODULE_INFO(fault_injection, HMMNIC_FEATURE_FAULT_INJECTION);

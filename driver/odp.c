@@ -393,6 +393,41 @@ static int hmmnic_odp_unstage_ro(struct hmmnic_odp *odp,
 	return any;
 }
 
+#if HMMNIC_WITH_DEVICE_THP
+/*
+ * hmm_range_fault() of 7.3 (Debian's 7.3.4, at least) fills the entries of
+ * a device-private THP mapped by a PMD with pfns counted from the folio's
+ * head at the first address of the range, not at the PMD's: a range that
+ * starts inside the THP gets pages from the wrong offset (seen: a READ
+ * at page 64 of a staged THP returned page 0's bytes). The pool's THPs
+ * are naturally aligned in pfn space (a whole chunk each), so the right
+ * pfn is the aligned base plus the page's index in the PMD; where the
+ * kernel is right this changes nothing.
+ */
+static void hmmnic_odp_fix_pmd_pfns(struct hmm_range *range,
+				    unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		unsigned long ent = range->hmm_pfns[i], pfn, nr;
+
+		if (!(ent & HMM_PFN_VALID) || !hmm_pfn_to_map_order(ent) ||
+		    !is_device_private_page(hmm_pfn_to_page(ent)))
+			continue;
+		nr = 1UL << hmm_pfn_to_map_order(ent);
+		pfn = ALIGN_DOWN(ent & ~HMM_PFN_FLAGS, nr) +
+		      (((range->start >> PAGE_SHIFT) + i) & (nr - 1));
+		range->hmm_pfns[i] = (ent & HMM_PFN_FLAGS) | pfn;
+	}
+}
+#else
+static void hmmnic_odp_fix_pmd_pfns(struct hmm_range *range,
+				    unsigned long npages)
+{
+}
+#endif
+
 /*
  * hmmnic_odp_fault - mirror pages [@idx, @idx + @npages) of @odp
  * @flags: HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, or 0 to take only what
@@ -449,6 +484,7 @@ static int hmmnic_odp_fault(struct hmmnic_odp *odp, unsigned long idx,
 			continue;
 		if (err)
 			break;
+		hmmnic_odp_fix_pmd_pfns(&range, npages);
 		/* bounded: a page staged read-only again is a new fork */
 		if ((flags & HMM_PFN_REQ_WRITE) && unstaged < 2) {
 			err = hmmnic_odp_unstage_ro(odp, &range, npages);

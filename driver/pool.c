@@ -55,7 +55,8 @@
 #include "pool.h"
 #include "trace.h"
 
-#define HMMNIC_CHUNK_PAGES	512	/* 2 MiB, the hotplug granule */
+#define HMMNIC_CHUNK_ORDER	9
+#define HMMNIC_CHUNK_PAGES	BIT(HMMNIC_CHUNK_ORDER)	/* 2 MiB */
 #define HMMNIC_POOL_MAX_MB	4096
 #define HMMNIC_POOL_RETRY_MS	100	/* eviction that could not finish */
 
@@ -79,6 +80,11 @@ static unsigned int hmmnic_stage_batch = 64;
 module_param_named(stage_batch, hmmnic_stage_batch, uint, 0444);
 MODULE_PARM_DESC(stage_batch, "Pages the staging worker migrates at once, 1-512 (default 64)");
 
+static bool hmmnic_stage_whole_thp = true;
+module_param_named(stage_thp, hmmnic_stage_whole_thp, bool, 0444);
+MODULE_PARM_DESC(stage_thp, "Stage a THP whole, as one 2 MiB device folio: "
+		 HMMNIC_FEATURE_POOL_THP " (default on)");
+
 /* One device page of a chunk. */
 struct hmmnic_pool_page {
 	struct list_head link;		/* pool->free or pool->clock */
@@ -86,6 +92,7 @@ struct hmmnic_pool_page {
 	struct page *backing;		/* holds the bytes; the chunk's for life */
 	bool used;			/* between alloc and free */
 	bool referenced;		/* CLOCK: used since the last scan */
+	u8 order;			/* heads a folio in use of this order */
 };
 
 struct hmmnic_pool_chunk {
@@ -162,18 +169,43 @@ static void hmmnic_chunk_free(struct hmmnic_pool_chunk *chunk)
 	kvfree(chunk);
 }
 
-static int hmmnic_pool_grow(struct hmmnic_pool *pool)
+/*
+ * A chunk with no page in use that takes new ones: a free device THP.
+ * pool->lock held.
+ */
+static struct hmmnic_pool_chunk *hmmnic_pool_free_chunk(struct hmmnic_pool *pool)
+{
+	struct hmmnic_pool_chunk *chunk;
+
+	lockdep_assert_held(&pool->lock);
+	/* (a folio is naturally aligned, and odp.c counts on it) */
+	list_for_each_entry(chunk, &pool->chunks, link)
+		if (!chunk->nr_used && !chunk->removing &&
+		    IS_ALIGNED(chunk->first_pfn, HMMNIC_CHUNK_PAGES))
+			return chunk;
+	return NULL;
+}
+
+/*
+ * Add a chunk if the pool has no free page (@whole: no free chunk) and
+ * its size allows one more (@whole: in full).
+ */
+static int hmmnic_pool_grow(struct hmmnic_pool *pool, bool whole)
 {
 	struct hmmnic_pool_chunk *chunk;
 	struct resource *res;
 	unsigned long i, flags;
+	bool room;
 	void *addr;
 	int err;
 
 	mutex_lock(&pool->grow_lock);
 	/* someone else may have grown it meanwhile */
 	spin_lock_irqsave(&pool->lock, flags);
-	if (!list_empty(&pool->free) || pool->nr_pages >= pool->limit) {
+	room = whole ? !!hmmnic_pool_free_chunk(pool) :
+		       !list_empty(&pool->free);
+	if (room || pool->nr_pages + (whole ? HMMNIC_CHUNK_PAGES : 1) >
+		    pool->limit) {
 		spin_unlock_irqrestore(&pool->lock, flags);
 		mutex_unlock(&pool->grow_lock);
 		return 0;
@@ -252,12 +284,13 @@ static struct page *hmmnic_pool_alloc(struct hmmnic_pool *pool)
 		if (pp)
 			break;
 		spin_unlock_irqrestore(&pool->lock, flags);
-		if (hmmnic_pool_grow(pool))
+		if (hmmnic_pool_grow(pool, false))
 			return NULL;
 	}
 	list_move_tail(&pp->link, &pool->clock);
 	pp->used = true;
 	pp->referenced = false;
+	pp->order = 0;
 	pp->chunk->nr_used++;
 	pool->nr_used++;
 	spin_unlock_irqrestore(&pool->lock, flags);
@@ -269,23 +302,107 @@ static struct page *hmmnic_pool_alloc(struct hmmnic_pool *pool)
 	return page;
 }
 
-/* dev_pagemap_ops' free callback: the last reference to a device page went. */
+#if HMMNIC_WITH_DEVICE_THP
+/*
+ * A whole free chunk as one device folio for a THP, initialised like a
+ * page of hmmnic_pool_alloc(); NULL if no chunk is free and the pool
+ * cannot grow by one. Only its head page is on the CLOCK list.
+ */
+static struct page *hmmnic_pool_alloc_thp(struct hmmnic_pool *pool)
+{
+	struct hmmnic_pool_chunk *chunk;
+	unsigned long flags, i;
+	struct folio *folio;
+	bool grown = false;
+
+	for (;;) {
+		spin_lock_irqsave(&pool->lock, flags);
+		chunk = NULL;
+		if (pool->nr_used + HMMNIC_CHUNK_PAGES <= pool->limit)
+			chunk = hmmnic_pool_free_chunk(pool);
+		if (chunk)
+			break;
+		spin_unlock_irqrestore(&pool->lock, flags);
+		if (grown || pool->nr_used + HMMNIC_CHUNK_PAGES > pool->limit ||
+		    hmmnic_pool_grow(pool, true))
+			return NULL;
+		grown = true;
+	}
+	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++) {
+		list_del_init(&chunk->pages[i].link);
+		chunk->pages[i].used = true;
+		chunk->pages[i].referenced = false;
+		chunk->pages[i].order = 0;
+	}
+	chunk->pages[0].order = HMMNIC_CHUNK_ORDER;
+	list_add_tail(&chunk->pages[0].link, &pool->clock);
+	chunk->nr_used = HMMNIC_CHUNK_PAGES;
+	pool->nr_used += HMMNIC_CHUNK_PAGES;
+	pool->nr_thp++;
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	folio = page_folio(pfn_to_page(chunk->first_pfn));
+	zone_device_folio_init(folio, &chunk->pgmap, HMMNIC_CHUNK_ORDER);
+	folio_clear_dirty(folio);
+	return &folio->page;
+}
+
+/*
+ * dev_pagemap_ops.folio_split: the core splits a staged THP (a partial
+ * munmap or mprotect, a fault through a PTE of it). Every page keeps its
+ * backing page; each new folio gets the pgmap and goes on the CLOCK list
+ * with its order, so that eviction still finds all of it. @tail is NULL
+ * once the split is done, @head is then the first of the new folios.
+ */
+void hmmnic_pool_folio_split(struct folio *head, struct folio *tail)
+{
+	struct hmmnic_pool_chunk *chunk = hmmnic_page_chunk(&head->page);
+	struct hmmnic_pool *pool = chunk->pool;
+	struct hmmnic_pool_page *pp;
+	unsigned long flags;
+
+	if (tail) {
+		tail->pgmap = head->pgmap;
+		tail->page.mapping = head->page.mapping;
+	}
+	pp = &chunk->pages[folio_pfn(tail ?: head) - chunk->first_pfn];
+	spin_lock_irqsave(&pool->lock, flags);
+	if (tail) {
+		pp->order = folio_order(tail);
+		pool->nr_thp += !!pp->order;
+		list_add_tail(&pp->link, &pool->clock);
+	} else {
+		pp->order = folio_order(head);
+		pool->nr_thp -= !pp->order;
+	}
+	spin_unlock_irqrestore(&pool->lock, flags);
+}
+#endif
+
+/*
+ * dev_pagemap_ops' free callback: the last reference to a device folio
+ * went; its pages go back to the free list.
+ */
 void hmmnic_pool_folio_free(struct folio *folio)
 {
 	struct page *page = &folio->page;
 	struct hmmnic_pool_chunk *chunk = hmmnic_page_chunk(page);
 	struct hmmnic_pool_page *pp = hmmnic_page_meta(page);
 	struct hmmnic_pool *pool = chunk->pool;
-	unsigned long flags;
+	unsigned long flags, i, nr = folio_nr_pages(folio);
 
 	spin_lock_irqsave(&pool->lock, flags);
-	pp->used = false;
-	if (chunk->removing)
-		list_del_init(&pp->link);
-	else
-		list_move(&pp->link, &pool->free);
-	chunk->nr_used--;
-	pool->nr_used--;
+	pool->nr_thp -= nr > 1;
+	for (i = 0; i < nr; i++, pp++) {
+		pp->used = false;
+		pp->order = 0;
+		if (chunk->removing)
+			list_del_init(&pp->link);
+		else
+			list_move(&pp->link, &pool->free);
+	}
+	chunk->nr_used -= nr;
+	pool->nr_used -= nr;
 	spin_unlock_irqrestore(&pool->lock, flags);
 }
 
@@ -299,17 +416,18 @@ void hmmnic_pool_folio_free(struct folio *folio)
 struct page *hmmnic_pool_backing(struct hmmnic_odp *odp, struct page *page)
 {
 	struct hmmnic_dev *hdev = odp->mr->hdev;
-	struct hmmnic_pool_page *pp;
+	struct hmmnic_pool_page *head;
 
 	lockdep_assert_held(&odp->lock);
 	if (page_pgmap(page)->ops != &hmmnic_pool_pgmap_ops ||
 	    page_pgmap(page)->owner != hdev)
 		return NULL;
-	pp = hmmnic_page_meta(page);
-	if (!READ_ONCE(pp->referenced))
-		WRITE_ONCE(pp->referenced, true);
+	/* CLOCK looks at the head of a THP (a racing split: any page will do) */
+	head = hmmnic_page_meta(&page_folio(page)->page);
+	if (!READ_ONCE(head->referenced))
+		WRITE_ONCE(head->referenced, true);
 	hmmnic_stat_inc(&hdev->stats, HMMNIC_CNT_POOL_HITS);
-	return pp->backing;
+	return hmmnic_page_meta(page)->backing;
 }
 
 void hmmnic_pool_stats(struct hmmnic_dev *hdev, u64 *used, u64 *free)
@@ -325,66 +443,180 @@ void hmmnic_pool_stats(struct hmmnic_dev *hdev, u64 *used, u64 *free)
 
 /* ---- back to system memory: migrate_to_ram and eviction ---- */
 
-/* A system page with the bytes of device page @spage, locked; or NULL. */
+#if HMMNIC_WITH_DEVICE_THP
+#define HMMNIC_PFN_COMPOUND	MIGRATE_PFN_COMPOUND
+#define HMMNIC_SELECT_COMPOUND	MIGRATE_VMA_SELECT_COMPOUND
+#else
+#define HMMNIC_PFN_COMPOUND	0UL
+#define HMMNIC_SELECT_COMPOUND	0
+#endif
+
+/*
+ * A system folio of @order with the bytes of the device folio at @spage,
+ * locked; or NULL. A THP is wanted only if it comes easily: the caller
+ * falls back to pages.
+ */
 static struct page *hmmnic_pool_copy_out(struct page *spage,
+					 unsigned int order,
 					 struct vm_area_struct *vma,
 					 unsigned long addr)
 {
-	struct page *dpage;
+	struct page *dpage = NULL;
+	unsigned long i;
 
-	if (vma)
+	if (!order && vma) {
 		dpage = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
-	else
+	} else if (!order) {
 		dpage = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOWARN);
+	} else {
+#if HMMNIC_WITH_DEVICE_THP
+		const gfp_t gfp = GFP_TRANSHUGE_LIGHT | __GFP_NOWARN;
+		struct folio *folio;
+
+		folio = vma ? vma_alloc_folio(gfp, order, vma, addr) :
+			      folio_alloc(gfp, order);
+		dpage = folio ? &folio->page : NULL;
+#endif
+	}
 	if (!dpage)
 		return NULL;
 	lock_page(dpage);
-	copy_highpage(dpage, hmmnic_page_meta(spage)->backing);
+	for (i = 0; i < 1UL << order; i++)
+		copy_highpage(pfn_to_page(page_to_pfn(dpage) + i),
+			      hmmnic_page_meta(pfn_to_page(page_to_pfn(spage) +
+							   i))->backing);
 	return dpage;
 }
 
 /*
+ * Give destination pages to the collected device pages in @src: a folio
+ * of the same order for each, or for a THP, if none comes easily and
+ * @vma lets the core split it, one page per page. Returns how many
+ * collected pages got none (no memory): those stay where they are.
+ */
+static unsigned long hmmnic_pool_dst(unsigned long *src, unsigned long *dst,
+				     unsigned long n, struct vm_area_struct *vma,
+				     unsigned long start)
+{
+	unsigned long i, j, nr, missing = 0;
+
+	for (i = 0; i < n; i += nr) {
+		unsigned long addr = start + (i << PAGE_SHIFT);
+		unsigned long write = src[i] & MIGRATE_PFN_WRITE;
+		struct page *spage = migrate_pfn_to_page(src[i]);
+		unsigned int order = 0;
+		struct page *dpage;
+
+		nr = 1;
+		dst[i] = 0;
+		if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (src[i] & HMMNIC_PFN_COMPOUND) {
+			order = folio_order(page_folio(spage));
+			nr = min(1UL << order, n - i);
+		}
+		dpage = hmmnic_pool_copy_out(spage, order, vma, addr);
+		if (dpage) {
+			dst[i] = migrate_pfn(page_to_pfn(dpage)) | write |
+				 (order ? HMMNIC_PFN_COMPOUND : 0);
+			continue;
+		}
+		if (!order || !vma) {
+			missing += nr;
+			continue;
+		}
+		/* the core splits the device THP for pages */
+		for (j = 0; j < nr; j++) {
+			dpage = hmmnic_pool_copy_out(pfn_to_page(page_to_pfn(spage) + j),
+						     0, vma, addr + (j << PAGE_SHIFT));
+			if (!dpage)
+				break;
+			dst[i + j] = migrate_pfn(page_to_pfn(dpage)) | write;
+		}
+		if (j == nr)
+			continue;
+		missing += nr;
+		while (j--) {
+			dpage = migrate_pfn_to_page(dst[i + j]);
+			dst[i + j] = 0;
+			unlock_page(dpage);
+			put_page(dpage);
+		}
+	}
+	return missing;
+}
+
+/* Pages of the collected @src that moved to their destination. */
+static unsigned long hmmnic_pool_moved(const unsigned long *src,
+				       const unsigned long *dst,
+				       unsigned long n)
+{
+	unsigned long i, moved = 0;
+
+	for (i = 0; i < n; i++)
+		if (dst[i] && (src[i] & MIGRATE_PFN_MIGRATE))
+			moved += folio_nr_pages(page_folio(migrate_pfn_to_page(dst[i])));
+	return moved;
+}
+
+/*
  * dev_pagemap_ops.migrate_to_ram: the CPU touched a staged page. Copy it
- * into a new system page. The span notifiers of every mirror drop the
- * page first (the MIGRATE event's owner is the device, not a span).
+ * into new system memory: a staged THP mapped by a PMD goes back whole,
+ * as a THP if one is free, else as pages. The span notifiers of every
+ * mirror drop the pages first (the MIGRATE event's owner is the device,
+ * not a span).
  */
 vm_fault_t hmmnic_pool_migrate_to_ram(struct vm_fault *vmf)
 {
 	struct hmmnic_pool *pool = hmmnic_page_chunk(vmf->page)->pool;
-	unsigned long src = 0, dst = 0;
+	unsigned long one_src = 0, one_dst = 0, moved = 0, n;
+	unsigned int order = 0;
 	struct migrate_vma args = {
 		.vma = vmf->vma,
-		.start = vmf->address & PAGE_MASK,
-		.end = (vmf->address & PAGE_MASK) + PAGE_SIZE,
-		.src = &src,
-		.dst = &dst,
+		.src = &one_src,
+		.dst = &one_dst,
 		.pgmap_owner = pool->hdev,
 		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
 		.fault_page = vmf->page,
 	};
 	u64 begin = ktime_get_ns();
-	struct page *dpage;
 	vm_fault_t ret = 0;
 
-	if (migrate_vma_setup(&args))
-		return VM_FAULT_SIGBUS;
-	if (src & MIGRATE_PFN_MIGRATE) {
-		dpage = hmmnic_pool_copy_out(migrate_pfn_to_page(src), vmf->vma,
-					     vmf->address);
-		if (dpage)
-			dst = migrate_pfn(page_to_pfn(dpage)) |
-			      (src & MIGRATE_PFN_WRITE);
-		else
+	/* through a PTE the core splits the folio: one page then */
+	if (HMMNIC_WITH_DEVICE_THP && !vmf->pte)
+		order = folio_order(page_folio(vmf->page));
+	n = 1UL << order;
+	args.start = ALIGN_DOWN(vmf->address, PAGE_SIZE << order);
+	args.end = args.start + (PAGE_SIZE << order);
+	if (order) {
+		args.flags |= HMMNIC_SELECT_COMPOUND;
+		args.src = kcalloc(n, sizeof(*args.src), GFP_KERNEL);
+		args.dst = kcalloc(n, sizeof(*args.dst), GFP_KERNEL);
+		if (!args.src || !args.dst) {
 			ret = VM_FAULT_OOM;
+			goto out;
+		}
 	}
+	if (migrate_vma_setup(&args)) {
+		ret = VM_FAULT_SIGBUS;
+		goto out;
+	}
+	n = args.npages;
+	if (hmmnic_pool_dst(args.src, args.dst, n, vmf->vma, args.start))
+		ret = VM_FAULT_OOM;
 	migrate_vma_pages(&args);
-	if (src & MIGRATE_PFN_MIGRATE && dst)
-		hmmnic_stat_inc(&pool->hdev->stats, HMMNIC_CNT_POOL_MIGRATE_TO_RAM);
-	trace_hmmnic_pool_migrate_to_ram(pool->hdev, args.start,
-					 !!(src & MIGRATE_PFN_MIGRATE) && dst,
+	moved = hmmnic_pool_moved(args.src, args.dst, n);
+	hmmnic_stat_add(&pool->hdev->stats, HMMNIC_CNT_POOL_MIGRATE_TO_RAM,
+			moved);
+	trace_hmmnic_pool_migrate_to_ram(pool->hdev, args.start, moved,
 					 ktime_get_ns() - begin);
 	/* not migrated (no memory, or someone else moved it): restored */
 	migrate_vma_finalize(&args);
+out:
+	if (order) {
+		kfree(args.src);
+		kfree(args.dst);
+	}
 	return ret;
 }
 
@@ -398,26 +630,14 @@ static unsigned long hmmnic_pool_evict_range(struct hmmnic_pool *pool,
 {
 	unsigned long *src = kvcalloc(n, sizeof(*src), GFP_KERNEL);
 	unsigned long *dst = kvcalloc(n, sizeof(*dst), GFP_KERNEL);
-	unsigned long i, moved = 0;
+	unsigned long moved = 0;
 
 	if (!src || !dst)
 		goto out;
 	migrate_device_range(src, pfn, n);
-	for (i = 0; i < n; i++) {
-		struct page *dpage;
-
-		if (!(src[i] & MIGRATE_PFN_MIGRATE))
-			continue;
-		dpage = hmmnic_pool_copy_out(migrate_pfn_to_page(src[i]),
-					     NULL, 0);
-		if (dpage)
-			dst[i] = migrate_pfn(page_to_pfn(dpage)) |
-				 (src[i] & MIGRATE_PFN_WRITE);
-	}
+	hmmnic_pool_dst(src, dst, n, NULL, 0);
 	migrate_device_pages(src, dst, n);
-	for (i = 0; i < n; i++)
-		if (dst[i] && (src[i] & MIGRATE_PFN_MIGRATE))
-			moved++;
+	moved = hmmnic_pool_moved(src, dst, n);
 	migrate_device_finalize(src, dst, n);
 out:
 	kvfree(src);
@@ -433,7 +653,8 @@ out:
  */
 static bool hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
 {
-	unsigned long pfns[16], n, i, moved = 0, scanned = 0, flags, over;
+	unsigned long pfns[16], nrs[16], n, i, moved = 0, scanned = 0;
+	unsigned long flags, over;
 	u64 begin = ktime_get_ns();
 
 	for (;;) {
@@ -454,13 +675,14 @@ static bool hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
 				WRITE_ONCE(pp->referenced, false);
 				continue;
 			}
+			nrs[n] = 1UL << pp->order;
 			pfns[n++] = hmmnic_meta_pfn(pp);
 		}
 		spin_unlock_irqrestore(&pool->lock, flags);
 		if (!n)
 			break;
 		for (i = 0; i < n; i++)
-			moved += hmmnic_pool_evict_range(pool, pfns[i], 1);
+			moved += hmmnic_pool_evict_range(pool, pfns[i], nrs[i]);
 	}
 	if (moved) {
 		hmmnic_stat_add(&pool->hdev->stats, HMMNIC_CNT_POOL_EVICTED,
@@ -772,9 +994,31 @@ static bool hmmnic_stage_inject(struct hmmnic_pool *pool,
 	return true;
 }
 
-/* Stage pages [@idx, @idx + @n) of @odp, a run inside one span. */
-static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
-			     unsigned long idx, unsigned long n)
+/*
+ * The mapping at @start of @mm if the worker may stage pages of it; NULL
+ * if not. Not in a mapping KSM may merge: ksmd maps a merged page at two
+ * addresses before it gives the page its stable node, and a page
+ * collected in that window has a migration entry that the restore's rmap
+ * walk cannot find (a later pagemap read or fault hit BUG in
+ * pfn_swap_entry_to_page). And anonymous: the core migrates no file or
+ * shmem page to device memory, and since 7.x collecting one would split
+ * its page-cache folio for nothing. mmap_lock held.
+ */
+static struct vm_area_struct *hmmnic_stage_vma(struct mm_struct *mm,
+					       unsigned long start)
+{
+	struct vm_area_struct *vma = vma_lookup(mm, start);
+
+	mmap_assert_locked(mm);
+	if (!vma || !vma_is_anonymous(vma) || (vma->vm_flags & VM_MERGEABLE))
+		return NULL;
+	return vma;
+}
+
+/* Stage pages [@idx, @idx + @n) of @odp one by one, a run in one span. */
+static void hmmnic_stage_pages(struct hmmnic_pool *pool,
+			       struct hmmnic_odp *odp, unsigned long idx,
+			       unsigned long n)
 {
 	struct hmmnic_mr *mr = odp->mr;
 	unsigned long start = odp->start + (idx << PAGE_SHIFT);
@@ -796,17 +1040,8 @@ static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
 		goto out;
 	hmmnic_pool_make_room(pool, n);
 	mmap_read_lock(mr->mm);
-	vma = vma_lookup(mr->mm, start);
-	/*
-	 * Not in a mapping KSM may merge: ksmd maps a merged page at two
-	 * addresses before it gives the page its stable node, and a page
-	 * collected in that window has a migration entry that the restore's
-	 * rmap walk cannot find (a later pagemap read or fault hit BUG in
-	 * pfn_swap_entry_to_page). And anonymous: the core migrates no file
-	 * or shmem page to device memory, and since 7.x collecting one
-	 * would split its page-cache folio for nothing.
-	 */
-	if (vma && vma_is_anonymous(vma) && !(vma->vm_flags & VM_MERGEABLE)) {
+	vma = hmmnic_stage_vma(mr->mm, start);
+	if (vma) {
 		args.vma = vma;
 		args.end = min(args.end, vma->vm_end);
 		if (!migrate_vma_setup(&args)) {
@@ -838,6 +1073,214 @@ out:
 	hmmnic_stat_add(&pool->hdev->stats, HMMNIC_CNT_POOL_STAGE_FAILURES,
 			n - moved);
 	trace_hmmnic_pool_stage(mr, start, n, moved, ktime_get_ns() - begin);
+}
+
+/*
+ * What the staging worker does with page @idx of @odp, from its mirror
+ * entry: HMMNIC_STAGE_DONE when it is staged already (a THP staged whole
+ * took it along), the index of the first page of its 2 MiB block when a
+ * PMD maps it (a THP) and the whole block lies in the span and THPs are
+ * staged whole, else HMMNIC_STAGE_PAGE.
+ */
+#define HMMNIC_STAGE_PAGE	ULONG_MAX
+#define HMMNIC_STAGE_DONE	(ULONG_MAX - 1)
+
+static unsigned long hmmnic_stage_kind(struct hmmnic_pool *pool,
+				       struct hmmnic_odp *odp,
+				       unsigned long idx)
+{
+	unsigned long ent, first, va;
+
+	spin_lock(&odp->lock);
+	ent = odp->pfns[idx];
+	spin_unlock(&odp->lock);
+	if (!(ent & HMM_PFN_VALID))
+		return HMMNIC_STAGE_PAGE;
+	if (is_device_private_page(hmm_pfn_to_page(ent)))
+		return HMMNIC_STAGE_DONE;
+	if (!HMMNIC_WITH_DEVICE_THP || !READ_ONCE(pool->thp) ||
+	    hmm_pfn_to_map_order(ent) != HMMNIC_CHUNK_ORDER)
+		return HMMNIC_STAGE_PAGE;
+	va = ALIGN_DOWN(odp->start + (idx << PAGE_SHIFT),
+			HMMNIC_CHUNK_PAGES << PAGE_SHIFT);
+	if (va < odp->start)
+		return HMMNIC_STAGE_PAGE;
+	first = (va - odp->start) >> PAGE_SHIFT;
+	if (first + HMMNIC_CHUNK_PAGES > odp->npages)
+		return HMMNIC_STAGE_PAGE;
+	return first;
+}
+
+#if HMMNIC_WITH_DEVICE_THP
+/*
+ * Copy the THP at @spage into the device folio @dpage page by page, each
+ * page's copy and the switch of its mirror entry in one critical section
+ * of the span's lock, as hmmnic_stage_copy() does for a page.
+ */
+static void hmmnic_stage_copy_thp(struct hmmnic_odp *odp, unsigned long idx,
+				  struct page *spage, struct page *dpage,
+				  bool write)
+{
+	unsigned long i;
+
+	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++) {
+		unsigned long *ent = &odp->pfns[idx + i];
+		struct page *s = pfn_to_page(page_to_pfn(spage) + i);
+		struct page *d = pfn_to_page(page_to_pfn(dpage) + i);
+
+		spin_lock(&odp->lock);
+		copy_highpage(hmmnic_page_meta(d)->backing, s);
+		if ((*ent & HMM_PFN_VALID) && hmm_pfn_to_page(*ent) == s)
+			*ent = page_to_pfn(d) | HMM_PFN_VALID |
+			       (write ? HMM_PFN_WRITE : 0);
+		spin_unlock(&odp->lock);
+	}
+}
+
+/*
+ * The core did not move the THP after all: put its bytes back, with
+ * whatever the data path wrote to the device copy meanwhile, as
+ * hmmnic_stage_fixup() does for a page.
+ */
+static void hmmnic_stage_unstage_thp(struct hmmnic_odp *odp,
+				     unsigned long idx, struct page *spage,
+				     struct page *dpage)
+{
+	bool dirty = folio_test_dirty(page_folio(dpage));
+	unsigned long i;
+
+	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++) {
+		unsigned long *ent = &odp->pfns[idx + i];
+		struct page *s = pfn_to_page(page_to_pfn(spage) + i);
+		struct page *d = pfn_to_page(page_to_pfn(dpage) + i);
+
+		spin_lock(&odp->lock);
+		copy_highpage(s, hmmnic_page_meta(d)->backing);
+		if ((*ent & HMM_PFN_VALID) && hmm_pfn_to_page(*ent) == d)
+			*ent = page_to_pfn(s) | (*ent & HMM_PFN_FLAGS);
+		odp->heat[idx + i] |= HMMNIC_HEAT_NOSTAGE;
+		spin_unlock(&odp->lock);
+	}
+	if (dirty)
+		folio_mark_dirty(page_folio(spage));
+}
+
+/*
+ * Stage the THP that maps pages [@idx, @idx + HMMNIC_CHUNK_PAGES) of @odp
+ * whole, as one device folio: one migration, no split. Returns the pages
+ * staged, or -EAGAIN when it is no THP any more, or no chunk is free or
+ * can be added, for the caller to stage the pages one by one.
+ */
+static long hmmnic_stage_thp(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
+			     unsigned long idx)
+{
+	struct hmmnic_mr *mr = odp->mr;
+	unsigned long start = odp->start + (idx << PAGE_SHIFT);
+	struct migrate_vma args = {
+		.src = pool->src,
+		.dst = pool->dst,
+		.start = start,
+		.end = start + (HMMNIC_CHUNK_PAGES << PAGE_SHIFT),
+		.pgmap_owner = odp,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM |
+			 MIGRATE_VMA_SELECT_COMPOUND,
+	};
+	struct page *spage, *dpage = NULL;
+	u64 begin = ktime_get_ns();
+	struct vm_area_struct *vma;
+	long moved = -EAGAIN;
+	bool pinned, write;
+
+	BUILD_BUG_ON(HMMNIC_STAGE_MAX_BATCH < HMMNIC_CHUNK_PAGES);
+	if (!mmget_not_zero(mr->mm))
+		return -EAGAIN;
+	hmmnic_pool_make_room(pool, HMMNIC_CHUNK_PAGES);
+	mmap_read_lock(mr->mm);
+	vma = hmmnic_stage_vma(mr->mm, start);
+	if (!vma || args.end > vma->vm_end)
+		goto unlock;
+	args.vma = vma;
+	if (migrate_vma_setup(&args))
+		goto unlock;
+	spage = migrate_pfn_to_page(args.src[0]);
+	if (spage && (args.src[0] & MIGRATE_PFN_MIGRATE) &&
+	    (args.src[0] & MIGRATE_PFN_COMPOUND) &&
+	    folio_order(page_folio(spage)) == HMMNIC_CHUNK_ORDER)
+		dpage = hmmnic_pool_alloc_thp(pool);
+	memset(args.dst, 0, args.npages * sizeof(*args.dst));
+	if (!dpage) {
+		/* nothing moves: migrate_vma_finalize() restores it all */
+		migrate_vma_finalize(&args);
+		goto unlock;
+	}
+	write = args.src[0] & MIGRATE_PFN_WRITE;
+	hmmnic_stage_copy_thp(odp, idx, spage, dpage, write);
+	args.dst[0] = migrate_pfn(page_to_pfn(dpage)) | MIGRATE_PFN_COMPOUND |
+		      (write ? MIGRATE_PFN_WRITE : 0);
+	pinned = hmmnic_stage_inject(pool, &args, true, false);
+	migrate_vma_pages(&args);
+	hmmnic_stage_inject(pool, &args, false, pinned);
+	if (args.src[0] & MIGRATE_PFN_MIGRATE) {
+		moved = HMMNIC_CHUNK_PAGES;
+	} else {
+		hmmnic_stage_unstage_thp(odp, idx, spage, dpage);
+		moved = 0;
+	}
+	migrate_vma_finalize(&args);
+unlock:
+	mmap_read_unlock(mr->mm);
+	mmput(mr->mm);
+	if (moved >= 0) {
+		hmmnic_stat_add(&pool->hdev->stats, HMMNIC_CNT_POOL_STAGED,
+				moved);
+		hmmnic_stat_add(&pool->hdev->stats,
+				HMMNIC_CNT_POOL_STAGE_FAILURES,
+				HMMNIC_CHUNK_PAGES - moved);
+		trace_hmmnic_pool_stage(mr, start, HMMNIC_CHUNK_PAGES, moved,
+					ktime_get_ns() - begin);
+	}
+	return moved;
+}
+#else
+static long hmmnic_stage_thp(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
+			     unsigned long idx)
+{
+	return -EAGAIN;
+}
+#endif
+
+/*
+ * Stage pages [@idx, @idx + @n) of @odp, a run inside one span: a THP
+ * whole where the kernel can (its 2 MiB may reach outside the run), the
+ * rest page by page; pages already staged are left alone.
+ */
+static void hmmnic_stage_run(struct hmmnic_pool *pool, struct hmmnic_odp *odp,
+			     unsigned long idx, unsigned long n)
+{
+	unsigned long i = idx, j, end = idx + n, kind, failed = ULONG_MAX;
+
+	while (i < end) {
+		kind = hmmnic_stage_kind(pool, odp, i);
+		if (kind == HMMNIC_STAGE_DONE) {
+			i++;
+			continue;
+		}
+		if (kind != HMMNIC_STAGE_PAGE && kind != failed) {
+			if (hmmnic_stage_thp(pool, odp, kind) != -EAGAIN) {
+				i = kind + HMMNIC_CHUNK_PAGES;
+				continue;
+			}
+			failed = kind;
+		}
+		for (j = i + 1; j < end; j++) {
+			kind = hmmnic_stage_kind(pool, odp, j);
+			if (kind == HMMNIC_STAGE_DONE ||
+			    (kind != HMMNIC_STAGE_PAGE && kind != failed))
+				break;
+		}
+		hmmnic_stage_pages(pool, odp, i, j - i);
+		i = j;
+	}
 }
 
 static int hmmnic_stage_req_cmp(const void *a, const void *b)
@@ -916,13 +1359,14 @@ static int hmmnic_pool_show(struct seq_file *m, void *unused)
 {
 	struct hmmnic_pool *pool = m->private;
 	struct hmmnic_stats *s = &pool->hdev->stats;
-	unsigned long flags, nr_pages, nr_used, limit, nchunks = 0;
+	unsigned long flags, nr_pages, nr_used, nr_thp, limit, nchunks = 0;
 	struct hmmnic_pool_chunk *chunk;
 	unsigned int q_len;
 
 	spin_lock_irqsave(&pool->lock, flags);
 	nr_pages = pool->nr_pages;
 	nr_used = pool->nr_used;
+	nr_thp = pool->nr_thp;
 	limit = pool->limit;
 	list_for_each_entry(chunk, &pool->chunks, link)
 		nchunks++;
@@ -955,6 +1399,8 @@ static int hmmnic_pool_show(struct seq_file *m, void *unused)
 	seq_printf(m, "stage_hold %d\n", READ_ONCE(pool->hold));
 	seq_printf(m, "stage_delay_ms %u\n", READ_ONCE(pool->delay_ms));
 	seq_printf(m, "stage_pin %d\n", READ_ONCE(pool->pin));
+	seq_printf(m, "stage_thp %d\n", READ_ONCE(pool->thp));
+	seq_printf(m, "pool_thp %lu\n", nr_thp);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(hmmnic_pool);
@@ -1054,6 +1500,9 @@ static void hmmnic_pool_debugfs(struct hmmnic_pool *pool)
 				   &hmmnic_hold_fops);
 	debugfs_create_u32("stage_delay_ms", 0644, dir, &pool->delay_ms);
 	debugfs_create_bool("stage_pin", 0644, dir, &pool->pin);
+	/* on a kernel without device THPs it stays off */
+	if (HMMNIC_WITH_DEVICE_THP)
+		debugfs_create_bool("stage_thp", 0644, dir, &pool->thp);
 }
 
 /* ---- lifetime (the pgmap ops are in compat.c) ---- */
@@ -1102,6 +1551,8 @@ int hmmnic_pool_init(struct hmmnic_dev *hdev,
 	pool->threshold = clamp(hmmnic_stage_threshold, 1U, 255U);
 	pool->window_ms = hmmnic_stage_window_ms;
 	pool->batch = clamp(hmmnic_stage_batch, 1U, HMMNIC_STAGE_MAX_BATCH);
+	pool->thp = HMMNIC_WITH_DEVICE_THP && hmmnic_stage_whole_thp &&
+		    thp_migration_supported();
 	/* last: it tells hmmnic_pool_destroy() there is a pool to take down */
 	pool->hdev = hdev;
 	return 0;

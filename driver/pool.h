@@ -34,5 +34,6 @@ void hmmnic_pool_forget(struct hmmnic_mr *mr);
 void hmmnic_pool_stats(struct hmmnic_dev *hdev, u64 *used, u64 *free);
 void hmmnic_pool_folio_free(struct folio *folio);
 vm_fault_t hmmnic_pool_migrate_to_ram(struct vm_fault *vmf);
+void hmmnic_pool_folio_split(struct folio *head, struct folio *tail);
 
 #endif /* HMMNIC_POOL_H */

@@ -31,6 +31,9 @@ MODULE_PARM_DESC(stage_window_ms, "Pool staging: " HMMNIC_POOL_ABSENT);
 static unsigned int hmmnic_stage_batch;
 module_param_named(stage_batch, hmmnic_stage_batch, uint, 0444);
 MODULE_PARM_DESC(stage_batch, "Pool staging: " HMMNIC_POOL_ABSENT);
+static bool hmmnic_stage_thp;
+module_param_named(stage_thp, hmmnic_stage_thp, bool, 0444);
+MODULE_PARM_DESC(stage_thp, "Pool staging: " HMMNIC_POOL_ABSENT);
 
 static int hmmnic_pool_absent_show(struct seq_file *m, void *v)
 {

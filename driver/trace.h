@@ -131,18 +131,18 @@ TRACE_EVENT(hmmnic_pool_evict,
 );
 
 TRACE_EVENT(hmmnic_pool_migrate_to_ram,
-	    TP_PROTO(struct hmmnic_dev *hdev, unsigned long va, bool moved,
-		     u64 ns),
+	    TP_PROTO(struct hmmnic_dev *hdev, unsigned long va,
+		     unsigned long moved, u64 ns),
 	    TP_ARGS(hdev, va, moved, ns),
 	    TP_STRUCT__entry(__string(dev, dev_name(&hdev->ibdev.dev))
 			     __field(unsigned long, va)
-			     __field(bool, moved)
+			     __field(unsigned long, moved)
 			     __field(u64, ns)),
 	    TP_fast_assign(hmmnic_assign_str(dev, dev_name(&hdev->ibdev.dev));
 			   __entry->va = va;
 			   __entry->moved = moved;
 			   __entry->ns = ns;),
-	    TP_printk("dev=%s va=0x%lx moved=%d ns=%llu", __get_str(dev),
+	    TP_printk("dev=%s va=0x%lx moved=%lu ns=%llu", __get_str(dev),
 		      __entry->va, __entry->moved, __entry->ns)
 );
 

@@ -41,6 +41,9 @@
  *   pool are never used as such by the other device: its access moves them
  *   back to system memory (hmmnic0's pool_migrate_to_ram), and the data
  *   is right.
+ * - thp: 2 MiB THPs staged whole as device folios, moved back whole by a
+ *   CPU read and by eviction, split by mprotect() (where the kernel has
+ *   device-private THPs; logged as skipped elsewhere).
  * - stress: RDMA WRITE/READ traffic on 768 pages, 256 of which a CPU
  *   writer works on at the same time, for POOL_STRESS_SECONDS (default
  *   60) through a 1 MiB (256-page) pool, while staging, migrate_to_ram
@@ -918,6 +921,230 @@ static int hold(const char *ready)
 	_exit(0);
 }
 
+/* ---- THPs staged whole (device-private large folios) ---- */
+
+#define THP	(2UL << 20)
+
+/* Whether the page at @p is part of a THP (pagemap, then kpageflags). */
+static bool is_thp(const void *p)
+{
+	uint64_t ent = 0, flags = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	CHECK(fd >= 0, "open pagemap: %s", strerror(errno));
+	CHECK(pread(fd, &ent, 8, (off_t)((uintptr_t)p / PAGE) * 8) == 8,
+	      "read pagemap");
+	close(fd);
+	if (!(ent >> 63 & 1))
+		return false;
+	fd = open("/proc/kpageflags", O_RDONLY);
+	CHECK(fd >= 0, "open kpageflags: %s", strerror(errno));
+	CHECK(pread(fd, &flags, 8, (off_t)(ent & ((1ULL << 55) - 1)) * 8) == 8,
+	      "read kpageflags");
+	close(fd);
+	return flags >> 22 & 1;		/* KPF_THP */
+}
+
+struct stage_events {
+	unsigned int whole, pages;
+	uint64_t staged;
+};
+
+static void count_stage(const char *fields, void *arg)
+{
+	struct stage_events *e = arg;
+
+	if (ht_trace_field(fields, "npages") == THP / PAGE &&
+	    ht_trace_field(fields, "staged") == THP / PAGE)
+		e->whole++;
+	else
+		e->pages++;
+	e->staged += ht_trace_field(fields, "staged");
+}
+
+static void sum_moved(const char *fields, void *arg)
+{
+	uint64_t *m = arg;
+
+	m[0]++;
+	m[1] += ht_trace_field(fields, "moved");
+}
+
+/*
+ * thp: two 2 MiB THPs of an ODP region are staged each as one device
+ * folio (two stage events of 512 pages, pool_thp 2), RDMA WRITE and READ
+ * go to them, a CPU read moves the first back whole (one migrate_to_ram
+ * of 512 pages, a THP again), eviction moves the second back whole, and
+ * a THP staged again whose PMD mprotect() splits comes back page by page
+ * (the core splits the device folio: 512 migrate_to_ram of one page,
+ * pool_thp 0); every byte compared, nothing left in the pool.
+ */
+static void case_thp(void)
+{
+	const char *dev = ht_dev_name();
+	size_t len = 2 * THP, i, off = THP / 2 - 100 * 1024, wlen = 300 * 1024;
+	uint64_t staged0, fail0, hits0, m2r0, ev0, used0, moved[2] = { 0, 0 };
+	struct stage_events e = { 0 };
+	uint8_t *raw, *region, *local, *want, *src;
+	struct ibv_mr *mr, *lmr, *smr;
+	char thp_mode[64] = "";
+	volatile uint8_t sink;
+	uint64_t deadline;
+
+	if (!ht_feature("pool_thp")) {
+		ht_log("thp: skipped, pool_thp %s", ht_feature_why("pool_thp"));
+		return;
+	}
+	ht_read_file("/sys/kernel/mm/transparent_hugepage/enabled", thp_mode,
+		     sizeof(thp_mode));
+	if (strstr(thp_mode, "[never]"))
+		ht_write_file("/sys/kernel/mm/transparent_hugepage/enabled",
+			      "madvise");
+	knobs_eager();
+	used0 = pool_state("pool_pages_used");
+
+	raw = mmap(NULL, len + THP, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(raw != MAP_FAILED, "mmap: %s", strerror(errno));
+	region = (uint8_t *)(((uintptr_t)raw + THP - 1) & ~(THP - 1));
+	CHECK(!madvise(region, len, MADV_HUGEPAGE), "MADV_HUGEPAGE: %s",
+	      strerror(errno));
+	want = malloc(len);
+	CHECK(want, "malloc");
+	fill_random(want, len);
+	memcpy(region, want, len);
+	for (i = 0; i < len; i += THP) {
+		if (!is_thp(region + i))
+			madvise(region + i, THP, 25 /* MADV_COLLAPSE */);
+		CHECK(is_thp(region + i), "no THP at +%zu MiB", i >> 20);
+	}
+	local = ht_map_pages(len);
+	src = ht_map_pages(wlen);
+	lmr = reg(pd, local, len, ACCESS_ALL);
+	smr = reg(pd, src, wlen, ACCESS_ALL);
+	mr = reg(pd, region, len, ODP);
+
+	/* staged: two stage events of 512 pages each */
+	staged0 = dev_counter(dev, "pool_staged");
+	fail0 = dev_counter(dev, "pool_stage_failures");
+	ht_trace_start("hmmnic/hmmnic_pool_stage");
+	ht_trace_start("hmmnic/hmmnic_pool_migrate_to_ram");
+	read_all(local, lmr, region, mr, len);
+	deadline = now_ms() + 10000;
+	while (ht_device_pages(region, len) < len / PAGE && now_ms() < deadline)
+		sleep_us(10000);
+	CHECK(ht_device_pages(region, len) == len / PAGE,
+	      "%zu of %zu pages staged", ht_device_pages(region, len),
+	      len / PAGE);
+	check_bytes(local, want, len, "first READ of the THPs");
+	CHECK(wait_counter(dev, "pool_staged", staged0 + len / PAGE, 1000) ==
+	      staged0 + len / PAGE, "pool_staged moved by %" PRIu64,
+	      dev_counter(dev, "pool_staged") - staged0);
+	CHECK(dev_counter(dev, "pool_stage_failures") == fail0,
+	      "stage failures while staging THPs");
+	ht_trace_each("hmmnic_pool_stage", count_stage, &e);
+	CHECK(e.whole == 2 && !e.pages && e.staged == len / PAGE,
+	      "stage events: %u whole THPs, %u others, %" PRIu64 " pages",
+	      e.whole, e.pages, e.staged);
+	CHECK(pool_state("pool_thp") == 2, "pool_thp %" PRIu64 ", want 2",
+	      pool_state("pool_thp"));
+
+	/* RDMA WRITE into the first, then READ both back from the pool */
+	fill_random(src, wlen);
+	memcpy(want + off, src, wlen);
+	rdma(P.a.qp, P.a.scq, IBV_WR_RDMA_WRITE, src, smr->lkey, region + off,
+	     mr->rkey, wlen);
+	memset(local, 0, len);
+	hits0 = dev_counter(dev, "pool_hits");
+	read_all(local, lmr, region, mr, len);
+	check_bytes(local, want, len, "READ of the staged THPs");
+	CHECK(wait_counter(dev, "pool_hits", hits0 + len / PAGE, 1000) >=
+	      hits0 + len / PAGE, "pool_hits did not count the THPs' pages");
+	CHECK(ht_device_pages(region, len) == len / PAGE,
+	      "RDMA moved staged pages");
+
+	/* a CPU read moves the first THP back whole, as a THP */
+	m2r0 = dev_counter(dev, "pool_migrate_to_ram");
+	ht_trace_clear();
+	sink = region[12345];
+	(void)sink;
+	CHECK(!ht_device_pages(region, THP) &&
+	      ht_device_pages(region + THP, THP) == THP / PAGE,
+	      "after a CPU read: %zu and %zu pages staged",
+	      ht_device_pages(region, THP), ht_device_pages(region + THP, THP));
+	ht_trace_each("hmmnic_pool_migrate_to_ram", sum_moved, moved);
+	CHECK(moved[0] == 1 && moved[1] == THP / PAGE,
+	      "migrate_to_ram: %" PRIu64 " calls moved %" PRIu64 " pages",
+	      moved[0], moved[1]);
+	CHECK(wait_counter(dev, "pool_migrate_to_ram", m2r0 + THP / PAGE,
+			   1000) == m2r0 + THP / PAGE,
+	      "pool_migrate_to_ram moved by %" PRIu64,
+	      dev_counter(dev, "pool_migrate_to_ram") - m2r0);
+	CHECK(is_thp(region), "the first THP came back as pages");
+	check_bytes(region, want, THP, "CPU read of the first THP");
+
+	/* eviction moves the second back whole */
+	ev0 = dev_counter(dev, "pool_evicted");
+	knob_set("pool_size_mb", "0");
+	deadline = now_ms() + 10000;
+	while (ht_device_pages(region + THP, THP) && now_ms() < deadline)
+		sleep_us(10000);
+	CHECK(!ht_device_pages(region + THP, THP), "%zu pages not evicted",
+	      ht_device_pages(region + THP, THP));
+	CHECK(wait_counter(dev, "pool_evicted", ev0 + THP / PAGE, 1000) ==
+	      ev0 + THP / PAGE, "pool_evicted moved by %" PRIu64,
+	      dev_counter(dev, "pool_evicted") - ev0);
+	CHECK(is_thp(region + THP), "the second THP came back as pages");
+	check_bytes(region + THP, want + THP, THP, "evicted THP");
+	knob_set("pool_size_mb", "64");
+
+	/* staged again, then split: mprotect() of one page of it */
+	e = (struct stage_events){ 0 };
+	ht_trace_clear();
+	read_all(local, lmr, region, mr, THP);
+	deadline = now_ms() + 10000;
+	while (ht_device_pages(region, THP) < THP / PAGE && now_ms() < deadline)
+		sleep_us(10000);
+	CHECK(ht_device_pages(region, THP) == THP / PAGE,
+	      "restaged %zu pages", ht_device_pages(region, THP));
+	ht_trace_each("hmmnic_pool_stage", count_stage, &e);
+	CHECK(e.whole == 1, "restaged: %u whole THPs, %u others", e.whole,
+	      e.pages);
+	CHECK(!mprotect(region + THP / 2, PAGE, PROT_READ), "mprotect: %s",
+	      strerror(errno));
+	CHECK(ht_device_pages(region, THP) == THP / PAGE,
+	      "the PMD split moved pages: %zu staged",
+	      ht_device_pages(region, THP));
+	/* through PTEs the CPU splits the device folio and takes page by page */
+	moved[0] = moved[1] = 0;
+	ht_trace_clear();
+	check_bytes(region, want, len, "CPU read after the split");
+	CHECK(!ht_device_pages(region, len), "pages still staged");
+	ht_trace_each("hmmnic_pool_migrate_to_ram", sum_moved, moved);
+	CHECK(moved[0] == THP / PAGE && moved[1] == THP / PAGE,
+	      "migrate_to_ram after the split: %" PRIu64 " calls moved %"
+	      PRIu64 " pages", moved[0], moved[1]);
+	CHECK(pool_state("pool_thp") == 0, "pool_thp %" PRIu64
+	      " after the split", pool_state("pool_thp"));
+
+	ht_trace_stop("hmmnic/hmmnic_pool_migrate_to_ram");
+	ht_trace_stop("hmmnic/hmmnic_pool_stage");
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(lmr) && !ibv_dereg_mr(smr),
+	      "dereg_mr");
+	munmap(raw, len + THP);
+	munmap(local, len);
+	munmap(src, wlen);
+	free(want);
+	CHECK(pool_state("pool_pages_used") == used0 &&
+	      !pool_state("pool_thp"), "pool: %" PRIu64 " pages used (%"
+	      PRIu64 " before), pool_thp %" PRIu64,
+	      pool_state("pool_pages_used"), used0, pool_state("pool_thp"));
+	if (strstr(thp_mode, "[never]"))
+		ht_write_file("/sys/kernel/mm/transparent_hugepage/enabled",
+			      "never");
+	ht_log("thp: 2 THPs staged whole, written, read, moved back whole by the CPU and by eviction, split, every byte right");
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -935,6 +1162,7 @@ static const struct {
 	{ "queue", case_queue },
 	{ "dereg_held", case_dereg_held },
 	{ "owner", case_owner },
+	{ "thp", case_thp },
 	{ "stress", case_stress },
 };
 

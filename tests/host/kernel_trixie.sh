@@ -18,6 +18,8 @@ tests=(datapath odp odp_tools pool pool_tools pingpong perftest)
 		{ echo "FAIL: hmmnic is not the DKMS module: $(modinfo -F filename hmmnic)"; exit 1; }
 	grep -qx "pool: yes" /sys/kernel/debug/hmmnic/features ||
 		{ echo "FAIL: the pool is not there"; exit 1; }
+	grep -qx "pool_thp: yes" /sys/kernel/debug/hmmnic/features ||
+		{ echo "FAIL: the pool cannot stage THPs whole"; exit 1; }
 	exec tests/suite "$@"' lane "${tests[@]}" | tee "$out/lane.log"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 0 ] || { echo "FAIL: lane trixie-backports (vm exit $rc), logs in $out"; exit 1; }
