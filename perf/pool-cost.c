@@ -2,7 +2,7 @@
 /*
  * The NIC-private pool, measured in one run:
  *
- *   pool-cost [-d DEV] [-m MIB] [-r ROUNDS] [-s STAGE_PAGES]
+ *   pool-cost [-d DEV] [-m MIB] [-r ROUNDS] [-s STAGE_PAGES] [-T]
  *
  * - bandwidth: RDMA READ and RDMA WRITE (loopback RC, 1 MiB messages) of
  *   a region of MIB MiB (default 8) whose pages are all staged in the
@@ -28,11 +28,25 @@
  *   dmirror's 256 MiB chunk) and the timed run reuses it. Checked: the
  *   tracepoints account for exactly STAGE_PAGES staged pages, the ioctl
  *   reports STAGE_PAGES migrated.
+ * - THPs (where the kernel has device-private THPs; -T: only this): four
+ *   2 MiB THPs of an ODP region staged whole (one device folio each)
+ *   against the same staged as pages (stage_thp 0: the core splits each
+ *   THP as it collects it), both by the worker alone in batches of 512,
+ *   then read back by the CPU one byte per page (whole: one
+ *   migrate_to_ram per THP; pages: one per page). Per page: the worker's
+ *   time (hmmnic_pool_stage), migrate_to_ram's own time (its
+ *   tracepoint) and the CPU pass's wall time; each round runs both, in
+ *   alternating order, and the ratios (pages / whole, so above 1 means
+ *   whole is cheaper) are medians of the rounds' own ratios. Checked:
+ *   every page moved both ways, one event per THP when whole, pool_thp,
+ *   every byte after the round trip.
  *
  * Prints "RATIO staged_read_bw_vs_system ...", "RATIO stage_vs_dmirror
- * ..." (batches of 64, dmirror's granule), "RATIO stage_b512_vs_dmirror"
- * and the figures behind them. Needs debugfs, tracefs and the
- * test_hmm module (/dev/hmm_dmirror0).
+ * ..." (batches of 64, dmirror's granule), "RATIO stage_b512_vs_dmirror",
+ * "RATIO thp_stage_pages_vs_whole", "RATIO thp_back_pages_vs_whole",
+ * "RATIO thp_cpu_read_pages_vs_whole" and the figures behind them. Needs
+ * debugfs, tracefs and (but with -T) the test_hmm module
+ * (/dev/hmm_dmirror0).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -406,13 +420,169 @@ static void staging(size_t n, int reps)
 	free(draw);
 }
 
+/* ---- THPs staged whole against THPs staged as pages ---- */
+
+#define THP		(2UL << 20)
+#define THP_N		4
+
+struct ev_sum {
+	uint64_t events, pages, ns;
+	const char *pages_field;
+};
+
+static void ev_add(const char *fields, void *arg)
+{
+	struct ev_sum *e = arg;
+
+	e->events++;
+	e->pages += ht_trace_field(fields, e->pages_field);
+	e->ns += ht_trace_field(fields, "ns");
+}
+
+struct thp_times {
+	double stage, back, cpu;	/* ns per page */
+};
+
+/*
+ * THP_N THPs of an ODP region staged by the worker alone (queued while
+ * it is held, batches of 512), whole (@whole) or as pages (stage_thp 0:
+ * the core splits each THP as it collects it), then read back by the CPU
+ * one byte per page. Fills @t from the tracepoints (the worker's and
+ * migrate_to_ram's own time) and the CPU pass's wall time; checks that
+ * every page moved both ways, that whole means one event per THP, and
+ * every byte.
+ */
+static void thp_once(bool whole, struct thp_times *t)
+{
+	size_t len = THP_N * THP, n = len / PAGE, i;
+	uint8_t *region = ht_map_thp(len), *local = ht_map_pages(len);
+	uint8_t *want = malloc(len);
+	struct ev_sum st = { .pages_field = "staged" };
+	struct ev_sum m2r = { .pages_field = "moved" };
+	struct ibv_mr *mr, *lmr;
+	uint64_t deadline, t0;
+	volatile uint8_t sink;
+
+	CHECK(want, "malloc");
+	fill_random(want, len);
+	memcpy(region, want, len);
+	ht_make_thp(region, len);
+	mr = reg(pd, region, len, ODP);
+	lmr = reg(pd, local, len, ACCESS_ALL);
+	ht_knob("stage_thp", whole ? "1" : "0");
+	ht_knob("stage_hold", "1");
+	transfer(IBV_WR_RDMA_READ, local, lmr->lkey, region, mr->rkey, len);
+	ht_trace_clear();
+	ht_knob("stage_hold", "0");
+	deadline = now_ms() + 60000;
+	while (now_ms() < deadline) {
+		st = (struct ev_sum){ .pages_field = "staged" };
+		ht_trace_each("hmmnic_pool_stage", ev_add, &st);
+		if (st.pages >= n && ht_device_pages(region, len) == n)
+			break;
+		sleep_us(20000);
+	}
+	CHECK(st.pages == n && ht_device_pages(region, len) == n,
+	      "%s: %" PRIu64 " pages staged (tracepoint), %zu in the pool, of %zu",
+	      whole ? "whole" : "pages", st.pages,
+	      ht_device_pages(region, len), n);
+	CHECK(ht_pool_state("pool_thp") == (whole ? THP_N : 0),
+	      "%s: pool_thp %" PRIu64, whole ? "whole" : "pages",
+	      ht_pool_state("pool_thp"));
+	CHECK(!whole || st.events == THP_N, "whole: %" PRIu64 " stage events",
+	      st.events);
+
+	ht_trace_clear();
+	t0 = ht_now_ns();
+	for (i = 0; i < len; i += PAGE)
+		sink = region[i];
+	(void)sink;
+	t->cpu = (double)(ht_now_ns() - t0) / n;
+	ht_trace_each("hmmnic_pool_migrate_to_ram", ev_add, &m2r);
+	CHECK(m2r.pages == n && m2r.events == (whole ? THP_N : n),
+	      "%s: migrate_to_ram moved %" PRIu64 " pages in %" PRIu64
+	      " calls", whole ? "whole" : "pages", m2r.pages, m2r.events);
+	CHECK(!ht_device_pages(region, len), "pages left in the pool");
+	CHECK(!memcmp(region, want, len), "%s: the bytes differ after the round trip",
+	      whole ? "whole" : "pages");
+	t->stage = (double)st.ns / n;
+	t->back = (double)m2r.ns / n;
+	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(lmr), "dereg_mr");
+	munmap(region, len);
+	munmap(local, len);
+	free(want);
+}
+
+static void thp(int rounds)
+{
+	double *w[3], *p[3];
+	struct thp_times tw, tp;
+	int r, k;
+
+	if (!ht_feature("pool_thp")) {
+		printf("THP skipped: pool_thp %s\n", ht_feature_why("pool_thp"));
+		return;
+	}
+	for (k = 0; k < 3; k++) {
+		w[k] = calloc(rounds, sizeof(double));
+		p[k] = calloc(rounds, sizeof(double));
+		CHECK(w[k] && p[k], "calloc");
+	}
+	ht_knob("stage_threshold", "1");
+	ht_knob("stage_window_ms", "10000");
+	ht_knob("staging", "1");
+	ht_knob("stage_batch", "512");
+	ht_trace_start("hmmnic/hmmnic_pool_stage");
+	ht_trace_start("hmmnic/hmmnic_pool_migrate_to_ram");
+	thp_once(true, &tw);		/* grows the pool's chunks */
+	for (r = 0; r < rounds; r++) {
+		/* alternating order, so that neither always goes first */
+		if (r & 1) {
+			thp_once(false, &tp);
+			thp_once(true, &tw);
+		} else {
+			thp_once(true, &tw);
+			thp_once(false, &tp);
+		}
+		w[0][r] = tw.stage;
+		w[1][r] = tw.back;
+		w[2][r] = tw.cpu;
+		p[0][r] = tp.stage;
+		p[1][r] = tp.back;
+		p[2][r] = tp.cpu;
+	}
+	ht_trace_stop("hmmnic/hmmnic_pool_migrate_to_ram");
+	ht_trace_stop("hmmnic/hmmnic_pool_stage");
+	ht_knob("stage_thp", "1");
+	ht_knob("stage_batch", "64");
+	/* time as pages / time whole: above 1, whole is cheaper */
+	paired_ratio("thp_stage_pages_vs_whole", p[0], w[0], rounds);
+	paired_ratio("thp_back_pages_vs_whole", p[1], w[1], rounds);
+	paired_ratio("thp_cpu_read_pages_vs_whole", p[2], w[2], rounds);
+	printf("STAGE thps %d rounds %d thp_whole_stage_ns_page %.0f"
+	       " thp_pages_stage_ns_page %.0f thp_whole_back_ns_page %.0f"
+	       " thp_pages_back_ns_page %.0f thp_whole_cpu_ns_page %.0f"
+	       " thp_pages_cpu_ns_page %.0f\n", THP_N, rounds,
+	       median(w[0], rounds), median(p[0], rounds),
+	       median(w[1], rounds), median(p[1], rounds),
+	       median(w[2], rounds), median(p[2], rounds));
+	for (k = 0; k < 3; k++) {
+		free(w[k]);
+		free(p[k]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	size_t mib = 8, stage_pages = 4096;
 	int rounds = 15, opt;
+	bool thp_only = false;
 
-	while ((opt = getopt(argc, argv, "d:m:r:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "d:m:r:s:T")) != -1) {
 		switch (opt) {
+		case 'T':
+			thp_only = true;
+			break;
 		case 'd':
 			setenv("HMMNIC_DEV", optarg, 1);
 			break;
@@ -426,7 +596,7 @@ int main(int argc, char **argv)
 			stage_pages = strtoul(optarg, NULL, 0);
 			break;
 		default:
-			fprintf(stderr, "usage: pool-cost [-d DEV] [-m MIB] [-r ROUNDS] [-s STAGE_PAGES]\n");
+			fprintf(stderr, "usage: pool-cost [-d DEV] [-m MIB] [-r ROUNDS] [-s STAGE_PAGES] [-T]\n");
 			return 2;
 		}
 	}
@@ -440,8 +610,11 @@ int main(int argc, char **argv)
 	}
 	rc_setup();
 	pair_create(&P, &default_opts);
-	bandwidth(mib << 20, rounds);
-	staging(stage_pages, rounds);
+	if (!thp_only) {
+		bandwidth(mib << 20, rounds);
+		staging(stage_pages, rounds);
+	}
+	thp(rounds);
 	pair_destroy(&P);
 	ht_knob("stage_threshold", "32");
 	ht_knob("stage_window_ms", "100");

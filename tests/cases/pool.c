@@ -117,20 +117,6 @@ static uint64_t gauge(const char *name)
 	return dev_counter(ht_dev_name(), name);
 }
 
-/* A line "KEY VALUE" of the device's debugfs pool file. */
-static uint64_t pool_state(const char *key)
-{
-	char buf[2048], *line;
-	size_t klen = strlen(key);
-
-	ht_knob_read("pool", buf, sizeof(buf));
-	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-		if (!strncmp(line, key, klen) && line[klen] == ' ')
-			return strtoull(line + klen + 1, NULL, 0);
-	ht_fail(__FILE__, __LINE__, "no %s in the pool state", key);
-	return 0;
-}
-
 /* Wait until @name of @dev reaches @want; return its value. */
 static uint64_t wait_counter(const char *dev, const char *name, uint64_t want,
 			     int ms)
@@ -499,17 +485,17 @@ static void case_shrink(void)
 	knobs_eager();
 	bufs_init(&b, len, 0);
 	stage(b.local, b.lmr, b.region, b.mr, len);
-	CHECK(pool_state("chunks") >= 4, "%" PRIu64 " chunks for 2048 pages",
-	      pool_state("chunks"));
+	CHECK(ht_pool_state("chunks") >= 4, "%" PRIu64 " chunks for 2048 pages",
+	      ht_pool_state("chunks"));
 	ev = dev_counter(dev, "pool_evicted");
 	knob_set("pool_size_mb", "2");
 	deadline = now_ms() + 20000;
-	while ((chunks = pool_state("chunks")) > 1 && now_ms() < deadline)
+	while ((chunks = ht_pool_state("chunks")) > 1 && now_ms() < deadline)
 		sleep_us(20000);
 	CHECK(chunks == 1, "%" PRIu64 " chunks left in a 2 MiB pool", chunks);
-	CHECK(pool_state("pool_pages_used") <= 512,
+	CHECK(ht_pool_state("pool_pages_used") <= 512,
 	      "%" PRIu64 " pages in use in a 512-page pool",
-	      pool_state("pool_pages_used"));
+	      ht_pool_state("pool_pages_used"));
 	CHECK(ht_device_pages(b.region, len) <= 512,
 	      "%zu pages still staged", ht_device_pages(b.region, len));
 	CHECK(dev_counter(dev, "pool_evicted") >= ev + 2048 - 512,
@@ -521,7 +507,7 @@ static void case_shrink(void)
 	check_bytes(b.region, b.want, len, "CPU read after the pool shrank");
 	knob_set("pool_size_mb", "64");
 	stage(b.local, b.lmr, b.region, b.mr, len);
-	CHECK(pool_state("chunks") >= 4, "the pool did not grow again");
+	CHECK(ht_pool_state("chunks") >= 4, "the pool did not grow again");
 	check_bytes(b.region, b.want, len, "CPU read after staging again");
 	bufs_fini(&b);
 	ht_log("shrink: 2048 staged pages, the pool went from 8 to 2 MiB and back: chunks freed and grown again, every byte intact");
@@ -579,8 +565,8 @@ static void case_oom(void)
 	CHECK(injected > 0, "no allocation failed during eviction");
 	CHECK(!ht_device_pages(b.region, len), "%zu pages still staged",
 	      ht_device_pages(b.region, len));
-	CHECK(pool_state("chunks") == 0, "%" PRIu64 " chunks in a pool of size 0",
-	      pool_state("chunks"));
+	CHECK(ht_pool_state("chunks") == 0, "%" PRIu64 " chunks in a pool of size 0",
+	      ht_pool_state("chunks"));
 	for (i = 0; i < len; i += PAGE)
 		CHECK(p[i] == b.want[i], "byte %zu after eviction", i);
 	check_bytes(b.region, b.want, len, "region after eviction");
@@ -615,7 +601,7 @@ static void case_queue(void)
 	read_all(b.local, b.lmr, b.region, b.mr, b.len);
 	sleep_us(20000);
 	read_all(b.local, b.lmr, b.region, b.mr, b.len);
-	q = pool_state("stage_queue");
+	q = ht_pool_state("stage_queue");
 	knob_set("stage_hold", "0");
 	CHECK(q == n, "%" PRIu64 " stage requests queued for %zu pages read twice",
 	      q, n);
@@ -637,7 +623,7 @@ static void case_queue(void)
 	s0 = dev_counter(dev, "pool_staged");
 	knob_set("stage_hold", "1");
 	read_all(b.local, b.lmr, b.region, b.mr, b.len);
-	q = pool_state("stage_queue");
+	q = ht_pool_state("stage_queue");
 	knob_set("stage_hold", "0");
 	CHECK(q == HMMNIC_QUEUE, "stage_queue %" PRIu64 ", want it full (%d)",
 	      q, HMMNIC_QUEUE);
@@ -669,12 +655,12 @@ static void case_dereg_held(void)
 	knob_set("stage_hold", "1");
 	read_all(b.local, b.lmr, b.region, b.mr, b.len);
 	check_bytes(b.local, b.want, b.len, "READ before deregistration");
-	q = pool_state("stage_queue");
+	q = ht_pool_state("stage_queue");
 	t0 = now_ms();
 	bufs_fini(&b);
 	t0 = now_ms() - t0;
-	CHECK(pool_state("stage_queue") == 0,
-	      "%" PRIu64 " requests left in the queue", pool_state("stage_queue"));
+	CHECK(ht_pool_state("stage_queue") == 0,
+	      "%" PRIu64 " requests left in the queue", ht_pool_state("stage_queue"));
 	knob_set("stage_hold", "0");
 	CHECK(q == 256, "stage_queue %" PRIu64 " before deregistration, want 256",
 	      q);
@@ -925,26 +911,6 @@ static int hold(const char *ready)
 
 #define THP	(2UL << 20)
 
-/* Whether the page at @p is part of a THP (pagemap, then kpageflags). */
-static bool is_thp(const void *p)
-{
-	uint64_t ent = 0, flags = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	CHECK(fd >= 0, "open pagemap: %s", strerror(errno));
-	CHECK(pread(fd, &ent, 8, (off_t)((uintptr_t)p / PAGE) * 8) == 8,
-	      "read pagemap");
-	close(fd);
-	if (!(ent >> 63 & 1))
-		return false;
-	fd = open("/proc/kpageflags", O_RDONLY);
-	CHECK(fd >= 0, "open kpageflags: %s", strerror(errno));
-	CHECK(pread(fd, &flags, 8, (off_t)(ent & ((1ULL << 55) - 1)) * 8) == 8,
-	      "read kpageflags");
-	close(fd);
-	return flags >> 22 & 1;		/* KPF_THP */
-}
-
 struct stage_events {
 	unsigned int whole, pages;
 	uint64_t staged;
@@ -982,10 +948,10 @@ static void sum_moved(const char *fields, void *arg)
 static void case_thp(void)
 {
 	const char *dev = ht_dev_name();
-	size_t len = 2 * THP, i, off = THP / 2 - 100 * 1024, wlen = 300 * 1024;
+	size_t len = 2 * THP, off = THP / 2 - 100 * 1024, wlen = 300 * 1024;
 	uint64_t staged0, fail0, hits0, m2r0, ev0, used0, moved[2] = { 0, 0 };
 	struct stage_events e = { 0 };
-	uint8_t *raw, *region, *local, *want, *src;
+	uint8_t *region, *local, *want, *src;
 	struct ibv_mr *mr, *lmr, *smr;
 	char thp_mode[64] = "";
 	volatile uint8_t sink;
@@ -1001,23 +967,14 @@ static void case_thp(void)
 		ht_write_file("/sys/kernel/mm/transparent_hugepage/enabled",
 			      "madvise");
 	knobs_eager();
-	used0 = pool_state("pool_pages_used");
+	used0 = ht_pool_state("pool_pages_used");
 
-	raw = mmap(NULL, len + THP, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(raw != MAP_FAILED, "mmap: %s", strerror(errno));
-	region = (uint8_t *)(((uintptr_t)raw + THP - 1) & ~(THP - 1));
-	CHECK(!madvise(region, len, MADV_HUGEPAGE), "MADV_HUGEPAGE: %s",
-	      strerror(errno));
+	region = ht_map_thp(len);
 	want = malloc(len);
 	CHECK(want, "malloc");
 	fill_random(want, len);
 	memcpy(region, want, len);
-	for (i = 0; i < len; i += THP) {
-		if (!is_thp(region + i))
-			madvise(region + i, THP, 25 /* MADV_COLLAPSE */);
-		CHECK(is_thp(region + i), "no THP at +%zu MiB", i >> 20);
-	}
+	ht_make_thp(region, len);
 	local = ht_map_pages(len);
 	src = ht_map_pages(wlen);
 	lmr = reg(pd, local, len, ACCESS_ALL);
@@ -1046,8 +1003,8 @@ static void case_thp(void)
 	CHECK(e.whole == 2 && !e.pages && e.staged == len / PAGE,
 	      "stage events: %u whole THPs, %u others, %" PRIu64 " pages",
 	      e.whole, e.pages, e.staged);
-	CHECK(pool_state("pool_thp") == 2, "pool_thp %" PRIu64 ", want 2",
-	      pool_state("pool_thp"));
+	CHECK(ht_pool_state("pool_thp") == 2, "pool_thp %" PRIu64 ", want 2",
+	      ht_pool_state("pool_thp"));
 
 	/* RDMA WRITE into the first, then READ both back from the pool */
 	fill_random(src, wlen);
@@ -1080,7 +1037,7 @@ static void case_thp(void)
 			   1000) == m2r0 + THP / PAGE,
 	      "pool_migrate_to_ram moved by %" PRIu64,
 	      dev_counter(dev, "pool_migrate_to_ram") - m2r0);
-	CHECK(is_thp(region), "the first THP came back as pages");
+	CHECK(ht_is_thp(region), "the first THP came back as pages");
 	check_bytes(region, want, THP, "CPU read of the first THP");
 
 	/* eviction moves the second back whole */
@@ -1094,7 +1051,7 @@ static void case_thp(void)
 	CHECK(wait_counter(dev, "pool_evicted", ev0 + THP / PAGE, 1000) ==
 	      ev0 + THP / PAGE, "pool_evicted moved by %" PRIu64,
 	      dev_counter(dev, "pool_evicted") - ev0);
-	CHECK(is_thp(region + THP), "the second THP came back as pages");
+	CHECK(ht_is_thp(region + THP), "the second THP came back as pages");
 	check_bytes(region + THP, want + THP, THP, "evicted THP");
 	knob_set("pool_size_mb", "64");
 
@@ -1124,21 +1081,21 @@ static void case_thp(void)
 	CHECK(moved[0] == THP / PAGE && moved[1] == THP / PAGE,
 	      "migrate_to_ram after the split: %" PRIu64 " calls moved %"
 	      PRIu64 " pages", moved[0], moved[1]);
-	CHECK(pool_state("pool_thp") == 0, "pool_thp %" PRIu64
-	      " after the split", pool_state("pool_thp"));
+	CHECK(ht_pool_state("pool_thp") == 0, "pool_thp %" PRIu64
+	      " after the split", ht_pool_state("pool_thp"));
 
 	ht_trace_stop("hmmnic/hmmnic_pool_migrate_to_ram");
 	ht_trace_stop("hmmnic/hmmnic_pool_stage");
 	CHECK(!ibv_dereg_mr(mr) && !ibv_dereg_mr(lmr) && !ibv_dereg_mr(smr),
 	      "dereg_mr");
-	munmap(raw, len + THP);
+	munmap(region, len);
 	munmap(local, len);
 	munmap(src, wlen);
 	free(want);
-	CHECK(pool_state("pool_pages_used") == used0 &&
-	      !pool_state("pool_thp"), "pool: %" PRIu64 " pages used (%"
+	CHECK(ht_pool_state("pool_pages_used") == used0 &&
+	      !ht_pool_state("pool_thp"), "pool: %" PRIu64 " pages used (%"
 	      PRIu64 " before), pool_thp %" PRIu64,
-	      pool_state("pool_pages_used"), used0, pool_state("pool_thp"));
+	      ht_pool_state("pool_pages_used"), used0, ht_pool_state("pool_thp"));
 	if (strstr(thp_mode, "[never]"))
 		ht_write_file("/sys/kernel/mm/transparent_hugepage/enabled",
 			      "never");

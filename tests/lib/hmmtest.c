@@ -133,6 +133,19 @@ const char *ht_feature_why(const char *name)
 	return feature(name, buf, sizeof(buf));
 }
 
+uint64_t ht_pool_state(const char *key)
+{
+	char buf[2048], *line;
+	size_t klen = strlen(key);
+
+	ht_knob_read("pool", buf, sizeof(buf));
+	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		if (!strncmp(line, key, klen) && line[klen] == ' ')
+			return strtoull(line + klen + 1, NULL, 0);
+	ht_fail(__FILE__, __LINE__, "no %s in the pool state", key);
+	return 0;
+}
+
 bool ht_pool_present(void)
 {
 	return ht_feature("pool");
@@ -252,6 +265,58 @@ void *ht_map_pages(size_t len)
 	CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	madvise(p, len, MADV_NOHUGEPAGE);
 	return p;
+}
+
+void *ht_map_thp(size_t len)
+{
+	const size_t thp = 2UL << 20;
+	uint8_t *raw, *p;
+	size_t head;
+
+	raw = mmap(NULL, len + thp, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(raw != MAP_FAILED, "mmap: %s", strerror(errno));
+	p = (uint8_t *)(((uintptr_t)raw + thp - 1) & ~(thp - 1));
+	head = p - raw;
+	if (head)
+		munmap(raw, head);
+	munmap(p + len, thp - head);
+	CHECK(!madvise(p, len, MADV_HUGEPAGE), "MADV_HUGEPAGE: %s",
+	      strerror(errno));
+	return p;
+}
+
+void ht_make_thp(void *buf, size_t len)
+{
+	const size_t thp = 2UL << 20;
+	uint8_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i += thp) {
+		if (!ht_is_thp(p + i))
+			madvise(p + i, thp, 25 /* MADV_COLLAPSE */);
+		CHECK(ht_is_thp(p + i), "no THP at +%zu MiB", i >> 20);
+	}
+}
+
+bool ht_is_thp(const void *p)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t ent = 0, flags = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	CHECK(fd >= 0, "open pagemap: %s", strerror(errno));
+	CHECK(pread(fd, &ent, 8, (off_t)((uintptr_t)p / page) * 8) == 8,
+	      "read pagemap");
+	close(fd);
+	if (!(ent >> 63 & 1))
+		return false;
+	fd = open("/proc/kpageflags", O_RDONLY);
+	CHECK(fd >= 0, "open kpageflags: %s", strerror(errno));
+	CHECK(pread(fd, &flags, 8, (off_t)(ent & ((1ULL << 55) - 1)) * 8) == 8,
+	      "read kpageflags");
+	close(fd);
+	return flags >> 22 & 1;		/* KPF_THP */
 }
 
 /*

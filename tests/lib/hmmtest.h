@@ -53,6 +53,8 @@ void ht_write_file(const char *path, const char *val);
 void ht_knob(const char *name, const char *val);
 void ht_knob_dev(const char *dev, const char *name, const char *val);
 void ht_knob_read(const char *name, char *buf, size_t len);
+/* The number on a "KEY VALUE" line of the device's debugfs pool file. */
+uint64_t ht_pool_state(const char *key);
 /* CLOCK_MONOTONIC in ns. */
 uint64_t ht_now_ns(void);
 
@@ -73,6 +75,16 @@ uint64_t ht_trace_field(const char *fields, const char *key);
 
 /* Fresh anonymous read/write pages, never huge pages. */
 void *ht_map_pages(size_t len);
+/*
+ * Anonymous read/write memory aligned to 2 MiB, MADV_HUGEPAGE (@len a
+ * multiple of 2 MiB; munmap(p, len) frees it); once written,
+ * ht_make_thp() checks that THPs back each 2 MiB (MADV_COLLAPSE where
+ * not) and fails otherwise. ht_is_thp(): a THP maps @p (pagemap and
+ * kpageflags; root).
+ */
+void *ht_map_thp(size_t len);
+void ht_make_thp(void *buf, size_t len);
+bool ht_is_thp(const void *p);
 /*
  * Pages of [buf, buf + len) that are staged in an hmmnic pool: not
  * present, with a swap-type entry in /proc/self/pagemap whose pfn lies in
