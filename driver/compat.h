@@ -160,6 +160,23 @@ static inline void hmmnic_zone_device_page_init(struct page *page,
 	zone_device_page_init(page);
 #endif
 }
+
+#if HMMNIC_WITH_DEVICE_THP
+/*
+ * zone_device_folio_init() came with device-private THPs (6.19), taking
+ * the folio and its order; 7.x added the pgmap, as for pages.
+ */
+static inline void hmmnic_zone_device_folio_init(struct folio *folio,
+						 struct dev_pagemap *pgmap,
+						 unsigned int order)
+{
+#ifdef HMMNIC_HAVE_ZONE_DEVICE_PAGE_INIT_PGMAP
+	zone_device_folio_init(folio, pgmap, order);
+#else
+	zone_device_folio_init(folio, order);
+#endif
+}
+#endif
 #endif /* HMMNIC_WITH_POOL */
 
 #endif /* HMMNIC_COMPAT_H */

@@ -92,7 +92,8 @@ struct hmmnic_pool_page {
 	struct page *backing;		/* holds the bytes; the chunk's for life */
 	bool used;			/* between alloc and free */
 	bool referenced;		/* CLOCK: used since the last scan */
-	u8 order;			/* heads a folio in use of this order */
+	bool head;			/* heads a folio in use ... */
+	u8 order;			/* ... of this order */
 };
 
 struct hmmnic_pool_chunk {
@@ -290,6 +291,7 @@ static struct page *hmmnic_pool_alloc(struct hmmnic_pool *pool)
 	list_move_tail(&pp->link, &pool->clock);
 	pp->used = true;
 	pp->referenced = false;
+	pp->head = true;
 	pp->order = 0;
 	pp->chunk->nr_used++;
 	pool->nr_used++;
@@ -332,6 +334,7 @@ static struct page *hmmnic_pool_alloc_thp(struct hmmnic_pool *pool)
 		list_del_init(&chunk->pages[i].link);
 		chunk->pages[i].used = true;
 		chunk->pages[i].referenced = false;
+		chunk->pages[i].head = !i;
 		chunk->pages[i].order = 0;
 	}
 	chunk->pages[0].order = HMMNIC_CHUNK_ORDER;
@@ -342,7 +345,7 @@ static struct page *hmmnic_pool_alloc_thp(struct hmmnic_pool *pool)
 	spin_unlock_irqrestore(&pool->lock, flags);
 
 	folio = page_folio(pfn_to_page(chunk->first_pfn));
-	zone_device_folio_init(folio, &chunk->pgmap, HMMNIC_CHUNK_ORDER);
+	hmmnic_zone_device_folio_init(folio, &chunk->pgmap, HMMNIC_CHUNK_ORDER);
 	folio_clear_dirty(folio);
 	return &folio->page;
 }
@@ -368,6 +371,7 @@ void hmmnic_pool_folio_split(struct folio *head, struct folio *tail)
 	pp = &chunk->pages[folio_pfn(tail ?: head) - chunk->first_pfn];
 	spin_lock_irqsave(&pool->lock, flags);
 	if (tail) {
+		pp->head = true;
 		pp->order = folio_order(tail);
 		pool->nr_thp += !!pp->order;
 		list_add_tail(&pp->link, &pool->clock);
@@ -395,6 +399,7 @@ void hmmnic_pool_folio_free(struct folio *folio)
 	pool->nr_thp -= nr > 1;
 	for (i = 0; i < nr; i++, pp++) {
 		pp->used = false;
+		pp->head = false;
 		pp->order = 0;
 		if (chunk->removing)
 			list_del_init(&pp->link);
@@ -453,8 +458,10 @@ void hmmnic_pool_stats(struct hmmnic_dev *hdev, u64 *used, u64 *free)
 
 /*
  * A system folio of @order with the bytes of the device folio at @spage,
- * locked; or NULL. A THP is wanted only if it comes easily: the caller
- * falls back to pages.
+ * locked; or NULL. For a CPU fault (@vma) a THP is wanted only if it
+ * comes easily: the caller falls back to pages. Eviction cannot (the core
+ * splits a device THP only for a mapping it migrates through), so it
+ * tries harder, and a THP it still cannot get stays in the pool.
  */
 static struct page *hmmnic_pool_copy_out(struct page *spage,
 					 unsigned int order,
@@ -470,11 +477,13 @@ static struct page *hmmnic_pool_copy_out(struct page *spage,
 		dpage = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOWARN);
 	} else {
 #if HMMNIC_WITH_DEVICE_THP
-		const gfp_t gfp = GFP_TRANSHUGE_LIGHT | __GFP_NOWARN;
 		struct folio *folio;
 
-		folio = vma ? vma_alloc_folio(gfp, order, vma, addr) :
-			      folio_alloc(gfp, order);
+		/* eviction has no fallback: it may reclaim and compact */
+		folio = vma ? vma_alloc_folio(GFP_TRANSHUGE_LIGHT | __GFP_NOWARN,
+					      order, vma, addr) :
+			      folio_alloc(GFP_TRANSHUGE | __GFP_RETRY_MAYFAIL |
+					  __GFP_NOWARN, order);
 		dpage = folio ? &folio->page : NULL;
 #endif
 	}
@@ -646,6 +655,43 @@ out:
 }
 
 /*
+ * Move every page of @chunk that is in use back to system memory, folio
+ * by folio: a freed THP leaves its compound metadata in its pages until
+ * they are taken again, and migrate_device_range() over such a free
+ * former head would skip the pages in use behind it. A run of pages in
+ * use that are each a folio of their own goes in one call. Worker or
+ * teardown context (nothing allocates pool pages meanwhile). Returns the
+ * pages that moved.
+ */
+static unsigned long hmmnic_pool_evict_chunk(struct hmmnic_pool *pool,
+					     struct hmmnic_pool_chunk *chunk)
+{
+	struct hmmnic_pool_page *pp = chunk->pages;
+	unsigned long i = 0, first, nr, flags, moved = 0;
+
+	for (;;) {
+		spin_lock_irqsave(&pool->lock, flags);
+		while (i < HMMNIC_CHUNK_PAGES && !(pp[i].used && pp[i].head))
+			i++;
+		first = i;
+		nr = 0;
+		if (i < HMMNIC_CHUNK_PAGES && pp[i].order)
+			nr = 1UL << pp[i].order;
+		else
+			while (first + nr < HMMNIC_CHUNK_PAGES &&
+			       pp[first + nr].used && pp[first + nr].head &&
+			       !pp[first + nr].order)
+				nr++;
+		spin_unlock_irqrestore(&pool->lock, flags);
+		if (!nr)
+			return moved;
+		moved += hmmnic_pool_evict_range(pool, chunk->first_pfn + first,
+						 nr);
+		i = first + nr;
+	}
+}
+
+/*
  * Evict cold pages until @want more pages fit under the pool size: CLOCK
  * over the pages in use, skipping (and clearing) those the data path used
  * since the last pass. Returns whether they still do not fit (a page that
@@ -654,7 +700,7 @@ out:
 static bool hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
 {
 	unsigned long pfns[16], nrs[16], n, i, moved = 0, scanned = 0;
-	unsigned long flags, over;
+	unsigned long flags, over, picked;
 	u64 begin = ktime_get_ns();
 
 	for (;;) {
@@ -662,7 +708,9 @@ static bool hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
 		over = pool->nr_used + want > pool->limit ?
 		       pool->nr_used + want - pool->limit : 0;
 		n = 0;
-		while (n < min_t(unsigned long, over, ARRAY_SIZE(pfns)) &&
+		picked = 0;
+		/* a THP counts for its pages */
+		while (n < ARRAY_SIZE(pfns) && picked < over &&
 		       scanned < 2 * pool->nr_used + 2 &&
 		       !list_empty(&pool->clock)) {
 			struct hmmnic_pool_page *pp;
@@ -676,6 +724,7 @@ static bool hmmnic_pool_make_room(struct hmmnic_pool *pool, unsigned long want)
 				continue;
 			}
 			nrs[n] = 1UL << pp->order;
+			picked += nrs[n];
 			pfns[n++] = hmmnic_meta_pfn(pp);
 		}
 		spin_unlock_irqrestore(&pool->lock, flags);
@@ -754,8 +803,7 @@ static bool hmmnic_pool_trim(struct hmmnic_pool *pool)
 			continue;
 		}
 		begin = ktime_get_ns();
-		moved = hmmnic_pool_evict_range(pool, victim->first_pfn,
-						HMMNIC_CHUNK_PAGES);
+		moved = hmmnic_pool_evict_chunk(pool, victim);
 		hmmnic_stat_add(&pool->hdev->stats, HMMNIC_CNT_POOL_EVICTED,
 				moved);
 		trace_hmmnic_pool_evict(pool->hdev, HMMNIC_CHUNK_PAGES, moved,
@@ -1146,7 +1194,6 @@ static void hmmnic_stage_unstage_thp(struct hmmnic_odp *odp,
 				     unsigned long idx, struct page *spage,
 				     struct page *dpage)
 {
-	bool dirty = folio_test_dirty(page_folio(dpage));
 	unsigned long i;
 
 	for (i = 0; i < HMMNIC_CHUNK_PAGES; i++) {
@@ -1161,7 +1208,8 @@ static void hmmnic_stage_unstage_thp(struct hmmnic_odp *odp,
 		odp->heat[idx + i] |= HMMNIC_HEAT_NOSTAGE;
 		spin_unlock(&odp->lock);
 	}
-	if (dirty)
+	/* now that no mirror names the device folio, nothing marks it */
+	if (folio_test_dirty(page_folio(dpage)))
 		folio_mark_dirty(page_folio(spage));
 }
 
@@ -1551,8 +1599,10 @@ int hmmnic_pool_init(struct hmmnic_dev *hdev,
 	pool->threshold = clamp(hmmnic_stage_threshold, 1U, 255U);
 	pool->window_ms = hmmnic_stage_window_ms;
 	pool->batch = clamp(hmmnic_stage_batch, 1U, HMMNIC_STAGE_MAX_BATCH);
-	pool->thp = HMMNIC_WITH_DEVICE_THP && hmmnic_stage_whole_thp &&
-		    thp_migration_supported();
+#if HMMNIC_WITH_DEVICE_THP
+	pool->thp = hmmnic_stage_whole_thp && thp_migration_supported() &&
+		    HPAGE_PMD_ORDER == HMMNIC_CHUNK_ORDER;
+#endif
 	/* last: it tells hmmnic_pool_destroy() there is a pool to take down */
 	pool->hdev = hdev;
 	return 0;
@@ -1606,8 +1656,7 @@ void hmmnic_pool_destroy(struct hmmnic_dev *hdev)
 			if (tries == 100)
 				pr_warn("%s: %lu pool pages still staged, retrying\n",
 					dev_name(&hdev->ibdev.dev), left);
-			moved = hmmnic_pool_evict_range(pool, chunk->first_pfn,
-							HMMNIC_CHUNK_PAGES);
+			moved = hmmnic_pool_evict_chunk(pool, chunk);
 			hmmnic_stat_add(&hdev->stats, HMMNIC_CNT_POOL_EVICTED,
 					moved);
 			if (tries)

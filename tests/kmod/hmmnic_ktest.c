@@ -847,6 +847,40 @@ static const struct ib_gid_attr *kt_find_ipv4_gid(struct ib_device *ibdev)
 	return NULL;
 }
 
+/*
+ * The device named @dev, referenced: an ib_client sees every registered
+ * device when it registers (ib_device_get_by_name() is not exported any
+ * more in 7.x).
+ */
+static struct ib_device *kt_found;
+
+static int kt_client_add(struct ib_device *ibdev)
+{
+	if (!kt_found && !strcmp(dev_name(&ibdev->dev), dev) &&
+	    ib_device_try_get(ibdev))
+		kt_found = ibdev;
+	return 0;
+}
+
+static void kt_client_remove(struct ib_device *ibdev, void *client_data)
+{
+}
+
+static struct ib_client kt_client = {
+	.name = "hmmnic_ktest",
+	.add = kt_client_add,
+	.remove = kt_client_remove,
+};
+
+static struct ib_device *kt_get_device(void)
+{
+	kt_found = NULL;
+	if (ib_register_client(&kt_client))
+		return NULL;
+	ib_unregister_client(&kt_client);
+	return kt_found;
+}
+
 static int __init hmmnic_ktest_init(void)
 {
 	struct kt t = {};
@@ -856,7 +890,7 @@ static int __init hmmnic_ktest_init(void)
 		pr_err("hmmnic_ktest: mtu=%d is not a path MTU\n", mtu);
 		return -EINVAL;
 	}
-	t.ibdev = ib_device_get_by_name(dev, RDMA_DRIVER_UNKNOWN);
+	t.ibdev = kt_get_device();
 	if (!t.ibdev) {
 		pr_err("hmmnic_ktest: no device %s\n", dev);
 		return -ENODEV;

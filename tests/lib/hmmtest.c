@@ -334,8 +334,12 @@ static int pool_ranges(uint64_t (*r)[2], int max)
 		unsigned long long lo, hi;
 
 		if (strstr(line, ": hmmnic pool") &&
-		    sscanf(line, " %llx-%llx", &lo, &hi) == 2)
-			r[n][0] = lo, r[n++][1] = hi;
+		    sscanf(line, " %llx-%llx", &lo, &hi) == 2) {
+			/* (not root: every address reads 0) */
+			CHECK(hi, "/proc/iomem hides addresses: run as root");
+			r[n][0] = lo;
+			r[n++][1] = hi;
+		}
 	}
 	fclose(f);
 	return n;
@@ -345,9 +349,11 @@ size_t ht_device_pages(const void *buf, size_t len)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t first = (uintptr_t)buf / page;
-	uint64_t ranges[256][2], ent, phys;
+	/* every chunk of a 4 GiB pool, and a few devices' worth */
+	static uint64_t ranges[8192][2];
 	int fd = open("/proc/self/pagemap", O_RDONLY);
-	int nr = pool_ranges(ranges, 256), r;
+	int nr = pool_ranges(ranges, 8192), r;
+	uint64_t ent, phys;
 	size_t n = 0, i;
 
 	CHECK(fd >= 0, "open pagemap: %s", strerror(errno));
@@ -360,7 +366,8 @@ size_t ht_device_pages(const void *buf, size_t len)
 		 * entry is too (a page being staged or migrated back); for
 		 * root, bits 5-54 of a swap entry that names a page hold its
 		 * pfn: a device-private page of hmmnic's pool has a pfn in
-		 * one of the pool's ranges.
+		 * one of the pool's ranges (so does the migration entry of a
+		 * pool page on its way back, for the moment it takes).
 		 */
 		if ((ent >> 63 & 1) || !(ent >> 62 & 1))
 			continue;
