@@ -875,8 +875,12 @@ static struct ib_client kt_client = {
 static struct ib_device *kt_get_device(void)
 {
 	kt_found = NULL;
-	if (ib_register_client(&kt_client))
+	if (ib_register_client(&kt_client)) {
+		/* .add may have run for our device before the failure */
+		if (kt_found)
+			ib_device_put(kt_found);
 		return NULL;
+	}
 	ib_unregister_client(&kt_client);
 	return kt_found;
 }
