@@ -20,6 +20,17 @@ tests=(datapath odp odp_tools pool pool_tools pingpong perftest)
 		{ echo "FAIL: the pool is not there"; exit 1; }
 	grep -qx "pool_thp: yes" /sys/kernel/debug/hmmnic/features ||
 		{ echo "FAIL: the pool cannot stage THPs whole"; exit 1; }
+	# THPs staged whole at path MTU 256 and 4096, and on the network
+	# path (the suite'"'"'s pool case covers 1024 through the short cut)
+	ip link set eth0 mtu 9000
+	for m in 256 4096; do
+		HMMNIC_TEST_MTU=$m tests/cases/pool thp ||
+			{ echo "FAIL: pool thp at path MTU $m"; exit 1; }
+	done
+	ip link set eth0 mtu 1500
+	echo N >/sys/module/hmmnic/parameters/local_shortcut
+	tests/cases/pool thp || { echo "FAIL: pool thp on the network path"; exit 1; }
+	echo Y >/sys/module/hmmnic/parameters/local_shortcut
 	exec tests/suite "$@"' lane "${tests[@]}" | tee "$out/lane.log"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 0 ] || { echo "FAIL: lane trixie-backports (vm exit $rc), logs in $out"; exit 1; }
